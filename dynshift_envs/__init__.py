@@ -1,0 +1,37 @@
+"""Gymnasium MuJoCo environments with controlled, exactly specified dynamics shifts.
+
+``import dynshift_envs`` registers ``DynShift/HalfCheetah-v0``, ``DynShift/Walker2d-v0``,
+``DynShift/Hopper-v0`` and ``DynShift/Ant-v0``; ``gym.make("dynshift_envs:DynShift/Hopper-v0")``
+imports it on demand. Keyword arguments (``mass``, ``damping``, ``scale_inertia``, ``crippled_legs``,
+``morphology``, ``schedule``, ``context_in_obs``) are documented in each env class's docstring.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from dynshift_envs.dynamics import Dynamics, Uniform
+from dynshift_envs.grids import GRIDS, Grid, get_grid
+
+__all__ = ["ENV_IDS", "GRIDS", "Dynamics", "Grid", "Uniform", "get_grid"]
+
+ENTRY_POINTS = {
+    "DynShift/HalfCheetah-v0": "dynshift_envs.half_cheetah:HalfCheetahEnv",
+    "DynShift/Walker2d-v0": "dynshift_envs.walker2d:Walker2dEnv",
+    "DynShift/Hopper-v0": "dynshift_envs.hopper:HopperEnv",
+    "DynShift/Ant-v0": "dynshift_envs.ant:AntEnv",
+}
+ENV_IDS = tuple(ENTRY_POINTS)
+"""Every registered DynShift env id."""
+
+V5_TWINS = {
+    "DynShift/HalfCheetah-v0": "HalfCheetah-v5",
+    "DynShift/Walker2d-v0": "Walker2d-v5",
+    "DynShift/Hopper-v0": "Hopper-v5",
+    "DynShift/Ant-v0": "Ant-v5",
+}
+"""The Gymnasium environment each DynShift env reproduces bit for bit with default arguments."""
+
+for _env_id, _entry_point in ENTRY_POINTS.items():
+    if _env_id not in gym.registry:
+        gym.register(id=_env_id, entry_point=_entry_point, max_episode_steps=1000)

@@ -1,0 +1,258 @@
+"""The plumbing shared by every DynShift robot: dynamics arguments, schedules, context, info.
+
+A DynShift environment is a Gymnasium v5 MuJoCo environment with :class:`DynShiftEnv` in front of it
+in the class hierarchy (``class HalfCheetahEnv(DynShiftEnv, v5.HalfCheetahEnv)``). The v5 class keeps
+its task (observations, rewards, terminations); this class only decides which physics the model holds:
+
+- at construction the arguments are validated (``ValueError`` naming what is allowed) and recorded for
+  pickling (``EzPickle``), so subprocesses, ``AsyncVectorEnv`` and Minari's ``recover_environment``
+  rebuild the same shifted env;
+- at every reset the ranges are sampled from the env's seeded RNG (``self.np_random``, before the
+  v5 reset noise is drawn; nothing is drawn when there are no ranges) and the dynamics are written
+  into the model from its nominal arrays;
+- during the episode a schedule switches the dynamics between steps, leaving positions and
+  velocities as they are;
+- ``info["dynamics"]`` describes the physics that produced the transition just returned (at reset:
+  the physics the first step will use), and ``context_in_obs`` appends the same values to the
+  observation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import mujoco
+import numpy as np
+from gymnasium import spaces, utils
+
+from dynshift_envs.dynamics import FIELDS, Dynamics
+from dynshift_envs.model import Leg, ModelEditor, load_model
+
+SCHEDULE_FIELDS = tuple(field for field in FIELDS if field != "morphology")
+"""Dynamics fields a schedule entry may change (morphology is structural and fixed per env)."""
+
+
+def parse_schedule(schedule: Any, base: Dynamics) -> tuple[tuple[int, dict[str, Any]], ...]:
+    """Validate a schedule: a list of ``{"step": t, <field>: value, ...}`` with increasing ``t >= 0``.
+
+    Values are checked as :class:`Dynamics` fields (names are checked later, against the model).
+    Returns ``((t, changes), ...)``.
+    """
+    if schedule is None:
+        return ()
+    if isinstance(schedule, (str, Mapping)) or not isinstance(schedule, Sequence):
+        raise ValueError(f"schedule must be a list of {{'step': t, ...}} entries, got {schedule!r}")
+    entries = []
+    previous = -1
+    for entry in schedule:
+        if not isinstance(entry, Mapping) or "step" not in entry:
+            raise ValueError(f"each schedule entry must be a mapping with a 'step' key, got {entry!r}")
+        step = entry["step"]
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+            raise ValueError(f"schedule steps must be integers >= 0, got {step!r}")
+        if step <= previous:
+            raise ValueError(f"schedule steps must be strictly increasing, got {step} after {previous}")
+        previous = int(step)
+        changes = {key: value for key, value in entry.items() if key != "step"}
+        unknown = set(changes) - set(SCHEDULE_FIELDS)
+        if unknown or not changes:
+            raise ValueError(
+                f"schedule entry {dict(entry)!r} must change at least one of: {', '.join(SCHEDULE_FIELDS)}"
+                + (f" (morphology cannot change mid-episode)" if "morphology" in unknown else "")
+            )
+        base.replace(**changes)  # validates the values
+        entries.append((previous, changes))
+    return tuple(entries)
+
+
+class DynShiftEnv:
+    """Mixin that puts controlled dynamics shifts in front of a Gymnasium v5 MuJoCo environment.
+
+    Subclasses set :attr:`robot`, and :attr:`legs` / :attr:`morphologies` where the robot has them.
+    The keyword arguments are documented in :data:`ARGUMENTS_DOC`, appended to every robot's docstring.
+    """
+
+    robot: ClassVar[str] = "robot"
+    legs: ClassVar[tuple[Leg, ...]] = ()
+    morphologies: ClassVar[tuple[str, ...]] = ("default",)
+
+    def __init__(
+        self,
+        *,
+        mass: Any = 1.0,
+        damping: Any = 1.0,
+        scale_inertia: bool = True,
+        crippled_legs: Sequence[int | str] = (),
+        morphology: str = "default",
+        schedule: Sequence[Mapping[str, Any]] | None = None,
+        context_in_obs: bool = False,
+        **kwargs: Any,
+    ):
+        base = Dynamics(mass, damping, scale_inertia, crippled_legs, morphology)
+        if morphology not in self.morphologies:
+            raise ValueError(
+                f"{self.robot} has no morphology {morphology!r}; available: {', '.join(self.morphologies)}"
+            )
+        v5_kwargs = dict(kwargs)
+        if morphology != "default":
+            if "xml_file" in kwargs:
+                raise ValueError("give either morphology or xml_file, not both")
+            v5_kwargs["xml_file"] = str(self.morphology_file(morphology))
+        entries = parse_schedule(schedule, base)
+        if not isinstance(context_in_obs, (bool, np.bool_)):
+            raise ValueError(f"context_in_obs must be True or False, got {context_in_obs!r}")
+        self._context_in_obs = False  # the v5 constructor may build observations before we are ready
+
+        super().__init__(**v5_kwargs)
+        utils.EzPickle.__init__(  # record every argument, ours and v5's, for pickling and env specs
+            self,
+            mass=mass,
+            damping=damping,
+            scale_inertia=scale_inertia,
+            crippled_legs=crippled_legs,
+            morphology=morphology,
+            schedule=schedule,
+            context_in_obs=context_in_obs,
+            **kwargs,
+        )
+
+        self.editor = ModelEditor(self.model, self.legs, robot=self.robot, morphology=morphology)
+        self.base_dynamics = self.editor.normalise(base)
+        """The dynamics given at construction (ranges not yet sampled; legs as numbers)."""
+        for _, changes in entries:
+            self.editor.normalise(self.base_dynamics.replace(**changes))
+        self.schedule = entries
+        """The validated schedule, ``((step, changes), ...)``."""
+        self._context_names = self._context_layout()
+        self._timeline: list[tuple[int, Dynamics]] = []
+        self._switch_index = 0
+        self._switch_at: int | None = None
+        self._episode_step = 0
+        self._activate(self.base_dynamics if not self.base_dynamics.is_random else self.editor.applied)
+        if context_in_obs:
+            self._context_in_obs = True
+            self.observation_space = spaces.Box(
+                low=np.concatenate([self.observation_space.low, np.zeros(len(self._context_names))]),
+                high=np.concatenate([self.observation_space.high, np.full(len(self._context_names), np.inf)]),
+                dtype=self.observation_space.dtype,
+            )
+
+    @classmethod
+    def morphology_file(cls, morphology: str):
+        raise NotImplementedError(f"{cls.robot} has no morphologies besides 'default'")
+
+    # ---- what the user reads ------------------------------------------------------------------
+
+    @property
+    def dynamics(self) -> Dynamics:
+        """The dynamics in force now (concrete values)."""
+        return self._active
+
+    @property
+    def context_names(self) -> tuple[str, ...]:
+        """Names of the values ``context_in_obs`` appends, in order (``mass``, ``damping:bthigh``, …)."""
+        return self._context_names
+
+    def _context_layout(self) -> tuple[str, ...]:
+        # One value per multiplier when every mention of it is a single number or range, else one per
+        # body / joint of the model; Ant adds one flag per leg (1 = working, 0 = crippled).
+        mentions = [self.base_dynamics.to_dict()] + [changes for _, changes in self.schedule]
+        names: list[str] = []
+        for field, all_names in (("mass", self.editor.body_names), ("damping", self.editor.joint_names)):
+            per_name = any(isinstance(m.get(field), Mapping) for m in mentions)
+            names += [f"{field}:{name}" for name in all_names] if per_name else [field]
+        names += [f"leg_active:{leg}" for leg in self.editor.leg_names]
+        return tuple(names)
+
+    def context_vector(self, dynamics: Dynamics) -> np.ndarray:
+        """The context values of concrete ``dynamics``, in the order of :attr:`context_names`."""
+        values = []
+        for name in self._context_names:
+            field, _, key = name.partition(":")
+            if field == "leg_active":
+                values.append(0.0 if self.editor.leg_names.index(key) in dynamics.crippled_legs else 1.0)
+            else:
+                multiplier = getattr(dynamics, field)
+                values.append(multiplier.get(key, 1.0) if isinstance(multiplier, Mapping) else multiplier)
+        return np.asarray(values, dtype=np.float64)
+
+    # ---- Gymnasium hooks ----------------------------------------------------------------------
+
+    def _initialize_simulation(self) -> tuple[mujoco.MjModel, mujoco.MjData]:
+        model = load_model(self.fullpath)
+        # as MujocoEnv does: grow, never shrink, the offscreen framebuffer to the render size
+        model.vis.global_.offwidth = max(model.vis.global_.offwidth, self.width)
+        model.vis.global_.offheight = max(model.vis.global_.offheight, self.height)
+        return model, mujoco.MjData(model)
+
+    def reset_model(self) -> np.ndarray:
+        rng = self.np_random
+        dynamics = self.base_dynamics.sample(rng)
+        timeline = [(0, dynamics)]
+        for step, changes in self.schedule:
+            dynamics = self.editor.normalise(dynamics.replace(**changes).sample(rng))
+            if step == 0:
+                timeline[0] = (0, dynamics)
+            else:
+                timeline.append((step, dynamics))
+        self._timeline = timeline
+        self._switch_index = 1
+        self._switch_at = timeline[1][0] if len(timeline) > 1 else None
+        self._episode_step = 0
+        self._activate(timeline[0][1])
+        return super().reset_model()
+
+    def _activate(self, dynamics: Dynamics) -> None:
+        self.editor.apply(dynamics)
+        self._active = dynamics
+        self._dynamics_info = dynamics.to_dict()
+        self._context = self.context_vector(dynamics)
+
+    def step(self, action):
+        if self._episode_step == self._switch_at:
+            self._activate(self._timeline[self._switch_index][1])
+            self._switch_index += 1
+            self._switch_at = (
+                self._timeline[self._switch_index][0] if self._switch_index < len(self._timeline) else None
+            )
+        observation, reward, terminated, truncated, info = super().step(action)
+        self._episode_step += 1
+        info["dynamics"] = dict(self._dynamics_info)
+        return observation, reward, terminated, truncated, info
+
+    def _get_reset_info(self) -> dict[str, Any]:
+        info = super()._get_reset_info()
+        info["dynamics"] = dict(self._dynamics_info)
+        return info
+
+    def _get_obs(self) -> np.ndarray:
+        observation = super()._get_obs()
+        if self._context_in_obs:
+            return np.concatenate((observation, self._context))
+        return observation
+
+
+ARGUMENTS_DOC = """
+    ## Dynamics shift (DynShift arguments)
+    Every argument below is JSON-serialisable, combinable with the others and with every Gymnasium v5
+    argument, and recorded in the env spec, so pickling, ``AsyncVectorEnv`` and Minari's
+    ``recover_environment`` rebuild the same shifted environment. Multipliers are relative to the
+    nominal v5 model and never compound across resets. Bad values raise ``ValueError`` naming what is
+    allowed.
+
+    | Parameter | Default | Description |
+    |---|---|---|
+    | `mass` | `1.0` | Multiplies every body's mass (and inertia, see `scale_inertia`); derived constants are recomputed with `mj_setConst`. A `{body: multiplier}` map changes only the named bodies; a `(low, high)` pair (also as a map value) is sampled uniformly at every reset from the env's seeded RNG. |
+    | `damping` | `1.0` | Multiplies every joint's `dof_damping`; a `{joint: multiplier}` map or `(low, high)` ranges as for `mass`. |
+    | `scale_inertia` | `True` | Inertia scales with mass (same density and shape: one step under `mass=k` matches a model recompiled with masses and inertias × k). `False` scales `body_mass` only, the convention of older papers. |
+    | `crippled_legs` | `()` | Ant only: legs whose two actuators have zero gear, as numbers 0-3 or names. The control cost still sees the commanded action; crippled legs are drawn red. |
+    | `morphology` | `"default"` | HalfCheetah: `"big"` / `"small"` legs (1.25× / 0.75×, total mass still 14 kg), from XML files in `assets/`. |
+    | `schedule` | `None` | Mid-episode switches, e.g. `[{"step": 500, "mass": 0.75, "damping": 0.5}]`: the first 500 steps of each episode run under the earlier dynamics, every later step under the new values (fields not named keep their values; ranges are sampled at reset). Positions and velocities carry over unchanged; each reset restarts the schedule. |
+    | `context_in_obs` | `False` | Append the active dynamics (`env.unwrapped.context_names`) to the observation, for context-conditioned (oracle) policies; the observation space grows to match. |
+
+    `info["dynamics"]` holds, at reset and at every step, the dynamics that produced that observation
+    as plain values (`mass`, `damping`, `scale_inertia`, `crippled_legs`, `morphology`).
+    With default arguments the environment is bit-for-bit Gymnasium's v5 environment.
+"""
+"""The user documentation of the DynShift keyword arguments, shared by every robot's docstring."""

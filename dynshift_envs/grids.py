@@ -1,0 +1,58 @@
+"""Standard evaluation grids of the papers: settings as keyword arguments for ``gym.make``.
+
+Each :class:`Grid` lists plain-JSON settings, so a benchmark can run
+``gym.make(env_id, **setting)`` for every setting of ``GRIDS[name]`` on every env id it applies to.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+MULTIPLIERS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
+"""Mass and damping multipliers of the AugWM paper's test grid, {0.25, 0.50, …, 1.75}."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A named list of dynamics settings and the env ids they apply to."""
+
+    name: str
+    env_ids: tuple[str, ...]
+    settings: tuple[dict[str, Any], ...]
+    description: str
+
+    def __len__(self) -> int:
+        return len(self.settings)
+
+
+MASS_DAMPING = Grid(
+    "mass-damping",
+    ("DynShift/HalfCheetah-v0", "DynShift/Walker2d-v0", "DynShift/Hopper-v0", "DynShift/Ant-v0"),
+    tuple({"mass": m, "damping": d} for m, d in itertools.product(MULTIPLIERS, MULTIPLIERS)),
+    "7x7 mass x damping multipliers {0.25, 0.50, ..., 1.75} (AugWM, Ball et al. 2021)",
+)
+ANT_CRIPPLED = Grid(
+    "ant-crippled",
+    ("DynShift/Ant-v0",),
+    tuple({"crippled_legs": [leg]} for leg in range(4))
+    + tuple({"crippled_legs": list(pair)} for pair in itertools.combinations(range(4), 2)),
+    "every one-leg (4) and two-leg (6) crippled Ant",
+)
+CHEETAH_MORPHOLOGY = Grid(
+    "cheetah-morphology",
+    ("DynShift/HalfCheetah-v0",),
+    ({"morphology": "big"}, {"morphology": "small"}),
+    "HalfCheetah with 1.25x (big) and 0.75x (small) legs",
+)
+
+GRIDS = {grid.name: grid for grid in (MASS_DAMPING, ANT_CRIPPLED, CHEETAH_MORPHOLOGY)}
+"""Every standard grid by name."""
+
+
+def get_grid(name: str) -> Grid:
+    """The standard grid called ``name``; ``ValueError`` lists the known names."""
+    if name not in GRIDS:
+        raise ValueError(f"unknown grid {name!r}; known grids: {', '.join(GRIDS)}")
+    return GRIDS[name]

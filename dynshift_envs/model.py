@@ -1,0 +1,197 @@
+"""MuJoCo models: loading them warning-free, and writing a :class:`Dynamics` into their arrays.
+
+Scalar shifts are code on model arrays, edited by name and always computed from the nominal arrays
+saved when the model was loaded, so applying dynamics twice (or resetting a thousand times) never
+compounds. Structural changes (morphology) are separate XML files; see :mod:`dynshift_envs.morphology`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from dynshift_envs.dynamics import Dynamics, Multiplier, Uniform
+
+CRIPPLED_RGBA = np.array([0.9, 0.1, 0.1, 1.0])
+"""Colour of the geoms of a crippled leg in renders (visual only)."""
+
+
+def load_model(path: str) -> mujoco.MjModel:
+    """Compile an MJCF file, bit-identical to ``mujoco.MjModel.from_xml_path(path)``.
+
+    The one difference: MuJoCo 4 deprecates ``<compiler settotalmass>`` (used by Gymnasium's
+    ``half_cheetah.xml``) and prints a warning on every compile. Such a file is compiled without the
+    attribute, then rescaled with ``mj_setTotalmass`` and ``mj_setConst``, which gives the same model
+    arrays bit for bit (checked in the tests) and prints nothing; other warnings are left alone.
+    """
+    spec = mujoco.MjSpec.from_file(path)
+    total_mass = spec.compiler.settotalmass
+    if total_mass <= 0:
+        return spec.compile()
+    spec.compiler.settotalmass = -1
+    model = spec.compile()
+    mujoco.mj_setTotalmass(model, total_mass)
+    mujoco.mj_setConst(model, mujoco.MjData(model))
+    return model
+
+
+@dataclass(frozen=True)
+class Leg:
+    """A leg that can be crippled: its body in the XML and the joints its actuators drive."""
+
+    body: str
+    joints: tuple[str, ...]
+
+
+def _names(model: mujoco.MjModel, obj: mujoco.mjtObj, count: int, start: int = 0) -> list[str]:
+    """Names of objects ``start .. count-1`` of a kind; unnamed ones (Ant's ankles) cannot be addressed."""
+    names = (mujoco.mj_id2name(model, obj, i) for i in range(start, count))
+    return [name for name in names if name]
+
+
+class ModelEditor:
+    """Applies :class:`Dynamics` values to one MuJoCo model, in place.
+
+    - *mass* multiplies ``body_mass`` (and ``body_inertia`` when ``scale_inertia``), then
+      ``mj_setConst`` recomputes the derived constants (subtree masses, inverse weights, …) on a scratch
+      ``MjData``, so the live simulation state is not disturbed;
+    - *damping* multiplies ``dof_damping`` (every degree of freedom of a named joint);
+    - *crippled legs* zero the ``actuator_gear`` of the actuators driving the leg's joints, found by
+      joint name (actuator order is not leg order), and colour the leg's geoms red.
+
+    :param model: the model to edit; its current arrays are taken as nominal.
+    :param legs: the crippleable legs of this robot, in leg-number order.
+    :param robot: the robot's name, for error messages.
+    :param morphology: the morphology the model was built with (recorded in :attr:`applied`).
+    """
+
+    def __init__(
+        self, model: mujoco.MjModel, legs: Sequence[Leg] = (), robot: str = "this robot", morphology: str = "default"
+    ):
+        self.model = model
+        self.robot = robot
+        self.body_names = _names(model, mujoco.mjtObj.mjOBJ_BODY, model.nbody, start=1)  # not the world
+        self.joint_names = _names(model, mujoco.mjtObj.mjOBJ_JOINT, model.njnt)
+        self.legs = tuple(legs)
+        self._nominal_mass = model.body_mass.copy()
+        self._nominal_inertia = model.body_inertia.copy()
+        self._nominal_damping = model.dof_damping.copy()
+        self._nominal_gear = model.actuator_gear.copy()
+        self._nominal_rgba = model.geom_rgba.copy()
+        self._leg_actuators = [self._actuators_of(leg) for leg in self.legs]
+        self._leg_geoms = [self._geoms_of(leg) for leg in self.legs]
+        self._scratch = mujoco.MjData(model)
+        self.applied = Dynamics(morphology=morphology)
+        """The dynamics the model arrays currently hold (the nominal model at construction)."""
+
+    # ---- names -------------------------------------------------------------------------------
+
+    def _actuators_of(self, leg: Leg) -> np.ndarray:
+        joint_ids = [self.model.joint(name).id for name in leg.joints]
+        on_joint = self.model.actuator_trntype == mujoco.mjtTrn.mjTRN_JOINT
+        actuators = np.flatnonzero(on_joint & np.isin(self.model.actuator_trnid[:, 0], joint_ids))
+        if len(actuators) != len(leg.joints):
+            raise RuntimeError(f"leg {leg.body!r}: expected one actuator per joint {leg.joints}")
+        return actuators
+
+    def _geoms_of(self, leg: Leg) -> np.ndarray:
+        root = self.model.body(leg.body).id
+        in_leg = np.zeros(self.model.nbody, dtype=bool)
+        for body in range(self.model.nbody):  # parents come before children in MuJoCo's body order
+            in_leg[body] = body == root or (body > 0 and in_leg[self.model.body_parentid[body]])
+        return np.flatnonzero(in_leg[self.model.geom_bodyid])
+
+    @property
+    def leg_names(self) -> tuple[str, ...]:
+        return tuple(leg.body for leg in self.legs)
+
+    def _check_names(self, what: str, value: Multiplier, valid: Sequence[str]) -> None:
+        if isinstance(value, Mapping):
+            unknown = [name for name in value if name not in valid]
+            if unknown:
+                raise ValueError(
+                    f"{what}: unknown {self.robot} name(s) {unknown}; valid names: {', '.join(valid)}"
+                )
+
+    def _leg_number(self, leg: int | str) -> int:
+        if not self.legs:
+            raise ValueError(f"crippled_legs: {self.robot} has no legs to cripple (only Ant has)")
+        if isinstance(leg, str):
+            if leg not in self.leg_names:
+                raise ValueError(
+                    f"crippled_legs: unknown leg {leg!r}; valid: 0-{len(self.legs) - 1} or "
+                    f"{', '.join(self.leg_names)}"
+                )
+            return self.leg_names.index(leg)
+        if not 0 <= leg < len(self.legs):
+            raise ValueError(
+                f"crippled_legs: leg {leg} out of range; valid: 0-{len(self.legs) - 1} or {', '.join(self.leg_names)}"
+            )
+        return leg
+
+    def normalise(self, dynamics: Dynamics) -> Dynamics:
+        """Check body, joint and leg names against the model; legs become sorted unique numbers."""
+        self._check_names("mass", dynamics.mass, self.body_names)
+        self._check_names("damping", dynamics.damping, self.joint_names)
+        legs = tuple(sorted({self._leg_number(leg) for leg in dynamics.crippled_legs}))
+        return dynamics if legs == dynamics.crippled_legs else dynamics.replace(crippled_legs=legs)
+
+    # ---- multipliers as arrays -----------------------------------------------------------------
+
+    def body_multipliers(self, mass: Multiplier) -> np.ndarray:
+        """One mass multiplier per body (world included), for concrete (sampled) values."""
+        if isinstance(mass, Mapping):
+            out = np.ones(self.model.nbody)
+            for name, value in mass.items():
+                out[self.model.body(name).id] = _concrete(value)
+            return out
+        return np.full(self.model.nbody, _concrete(mass))
+
+    def dof_multipliers(self, damping: Multiplier) -> np.ndarray:
+        """One damping multiplier per degree of freedom, for concrete (sampled) values."""
+        if isinstance(damping, Mapping):
+            out = np.ones(self.model.nv)
+            for name, value in damping.items():
+                out[self.model.jnt_dofadr[self.model.joint(name).id] + np.arange(_dof_count(self.model, name))] = (
+                    _concrete(value)
+                )
+            return out
+        return np.full(self.model.nv, _concrete(damping))
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    def apply(self, dynamics: Dynamics) -> None:
+        """Write concrete, normalised ``dynamics`` into the model, from the nominal arrays.
+
+        Does nothing when the model already holds these dynamics. Morphology is not handled here: it
+        is the model itself.
+        """
+        if dynamics == self.applied:
+            return
+        model = self.model
+        mass = self.body_multipliers(dynamics.mass)
+        np.multiply(self._nominal_mass, mass, out=model.body_mass)
+        inertia_scale = mass[:, None] if dynamics.scale_inertia else 1.0
+        np.multiply(self._nominal_inertia, inertia_scale, out=model.body_inertia)
+        np.multiply(self._nominal_damping, self.dof_multipliers(dynamics.damping), out=model.dof_damping)
+        model.actuator_gear[:] = self._nominal_gear
+        model.geom_rgba[:] = self._nominal_rgba
+        for leg in dynamics.crippled_legs:
+            model.actuator_gear[self._leg_actuators[leg]] = 0.0
+            model.geom_rgba[self._leg_geoms[leg]] = CRIPPLED_RGBA
+        mujoco.mj_setConst(model, self._scratch)
+        self.applied = dynamics
+
+
+def _concrete(value: float | Uniform) -> float:
+    if isinstance(value, Uniform):
+        raise ValueError("sample the dynamics (Dynamics.sample) before applying them")
+    return value
+
+
+def _dof_count(model: mujoco.MjModel, joint: str) -> int:
+    kind = model.jnt_type[model.joint(joint).id]
+    return {mujoco.mjtJoint.mjJNT_FREE: 6, mujoco.mjtJoint.mjJNT_BALL: 3}.get(kind, 1)
