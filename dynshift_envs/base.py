@@ -206,7 +206,6 @@ class DynShiftEnv:
     def _activate(self, dynamics: Dynamics) -> None:
         self.editor.apply(dynamics)
         self._active = dynamics
-        self._dynamics_info = dynamics.to_dict()
         self._context = self.context_vector(dynamics)
 
     def step(self, action):
@@ -218,12 +217,12 @@ class DynShiftEnv:
             )
         observation, reward, terminated, truncated, info = super().step(action)
         self._episode_step += 1
-        info["dynamics"] = dict(self._dynamics_info)
+        info["dynamics"] = self._active.to_dict()  # fresh every call: users keep infos
         return observation, reward, terminated, truncated, info
 
     def _get_reset_info(self) -> dict[str, Any]:
         info = super()._get_reset_info()
-        info["dynamics"] = dict(self._dynamics_info)
+        info["dynamics"] = self._active.to_dict()
         return info
 
     def _get_obs(self) -> np.ndarray:

@@ -34,8 +34,34 @@ def load_model(path: str) -> mujoco.MjModel:
     spec.compiler.settotalmass = -1
     model = spec.compile()
     mujoco.mj_setTotalmass(model, total_mass)
-    mujoco.mj_setConst(model, mujoco.MjData(model))
+    set_constants(model, mujoco.MjData(model))
     return model
+
+
+def set_constants(model: mujoco.MjModel, scratch: mujoco.MjData) -> None:
+    """Recompute every constant derived from masses, inertias, damping and gears, as compiling would.
+
+    ``mj_setConst`` recomputes subtree masses, inverse weights, actuator and tendon constants, but not
+    the statistics the compiler infers: ``stat.meanmass`` (mean body mass) and ``stat.meaninertia``
+    (mean diagonal of the joint-space inertia at ``qpos0``), and the constraint solver scales its
+    tolerance by ``meaninertia``. Both are recomputed here the way MuJoCo's compiler does (summed in
+    order, then divided), so a nominal model comes out bit for bit as compiled. ``scratch`` is work
+    memory; the live ``MjData`` of an environment is never touched.
+    """
+    mujoco.mj_setConst(model, scratch)
+    mujoco.mj_resetData(model, scratch)
+    mujoco.mj_forward(model, scratch)
+    inertia = np.zeros((model.nv, model.nv))
+    mujoco.mj_fullM(model, scratch, inertia)
+    model.stat.meaninertia = _sequential_sum(np.diag(inertia)) / model.nv
+    model.stat.meanmass = _sequential_sum(model.body_mass[1:]) / (model.nbody - 1)
+
+
+def _sequential_sum(values: np.ndarray) -> float:
+    total = 0.0
+    for value in values.tolist():  # left to right, as the C code sums (numpy sums pairwise)
+        total += value
+    return total
 
 
 @dataclass(frozen=True)
@@ -56,8 +82,8 @@ class ModelEditor:
     """Applies :class:`Dynamics` values to one MuJoCo model, in place.
 
     - *mass* multiplies ``body_mass`` (and ``body_inertia`` when ``scale_inertia``), then
-      ``mj_setConst`` recomputes the derived constants (subtree masses, inverse weights, …) on a scratch
-      ``MjData``, so the live simulation state is not disturbed;
+      :func:`set_constants` recomputes the derived constants (``mj_setConst`` plus the compiler's
+      mass statistics) on a scratch ``MjData``, so the live simulation state is not disturbed;
     - *damping* multiplies ``dof_damping`` (every degree of freedom of a named joint);
     - *crippled legs* zero the ``actuator_gear`` of the actuators driving the leg's joints, found by
       joint name (actuator order is not leg order), and colour the leg's geoms red.
@@ -155,9 +181,7 @@ class ModelEditor:
         if isinstance(damping, Mapping):
             out = np.ones(self.model.nv)
             for name, value in damping.items():
-                out[self.model.jnt_dofadr[self.model.joint(name).id] + np.arange(_dof_count(self.model, name))] = (
-                    _concrete(value)
-                )
+                out[self.model.dof_jntid == self.model.joint(name).id] = _concrete(value)
             return out
         return np.full(self.model.nv, _concrete(damping))
 
@@ -182,7 +206,7 @@ class ModelEditor:
         for leg in dynamics.crippled_legs:
             model.actuator_gear[self._leg_actuators[leg]] = 0.0
             model.geom_rgba[self._leg_geoms[leg]] = CRIPPLED_RGBA
-        mujoco.mj_setConst(model, self._scratch)
+        set_constants(model, self._scratch)
         self.applied = dynamics
 
 
@@ -190,8 +214,3 @@ def _concrete(value: float | Uniform) -> float:
     if isinstance(value, Uniform):
         raise ValueError("sample the dynamics (Dynamics.sample) before applying them")
     return value
-
-
-def _dof_count(model: mujoco.MjModel, joint: str) -> int:
-    kind = model.jnt_type[model.joint(joint).id]
-    return {mujoco.mjtJoint.mjJNT_FREE: 6, mujoco.mjtJoint.mjJNT_BALL: 3}.get(kind, 1)

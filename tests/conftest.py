@@ -1,0 +1,51 @@
+"""Shared fixtures: headless rendering, the slow-test switch, reference models built by MuJoCo."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # before anything imports mujoco's GL backends
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import pytest
+
+import dynshift_envs  # noqa: F401  (registers the ids)
+from dynshift_envs import ENV_IDS, V5_TWINS
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(params=ENV_IDS)
+def env_id(request):
+    return request.param
+
+
+@pytest.fixture
+def v5_id(env_id):
+    return V5_TWINS[env_id]
+
+
+def make(env_id: str, **kwargs) -> gym.Env:
+    return gym.make(env_id, **kwargs)
+
+
+def copy_state(source_model, source_data, target_model, target_data) -> None:
+    """Copy the full integration state (qpos, qvel, act, warm start, ctrl, time) between two models."""
+    kind = mujoco.mjtState.mjSTATE_INTEGRATION
+    state = np.empty(mujoco.mj_stateSize(source_model, kind))
+    mujoco.mj_getState(source_model, source_data, state, kind)
+    mujoco.mj_setState(target_model, target_data, state, kind)
+    mujoco.mj_forward(target_model, target_data)
