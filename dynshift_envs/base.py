@@ -102,7 +102,6 @@ class DynShiftEnv:
         entries = parse_schedule(schedule, base)
         if not isinstance(context_in_obs, (bool, np.bool_)):
             raise ValueError(f"context_in_obs must be True or False, got {context_in_obs!r}")
-        self._context_in_obs = False  # the v5 constructor may build observations before we are ready
 
         super().__init__(**v5_kwargs)
         utils.EzPickle.__init__(  # record every argument, ours and v5's, for pickling and env specs
@@ -130,8 +129,8 @@ class DynShiftEnv:
         self._switch_at: int | None = None
         self._episode_step = 0
         self._activate(self.base_dynamics if not self.base_dynamics.is_random else self.editor.applied)
+        self._context_in_obs = bool(context_in_obs)
         if context_in_obs:
-            self._context_in_obs = True
             self.observation_space = spaces.Box(
                 low=np.concatenate([self.observation_space.low, np.zeros(len(self._context_names))]),
                 high=np.concatenate([self.observation_space.high, np.full(len(self._context_names), np.inf)]),
@@ -201,11 +200,14 @@ class DynShiftEnv:
         self._switch_at = timeline[1][0] if len(timeline) > 1 else None
         self._episode_step = 0
         self._activate(timeline[0][1])
-        return super().reset_model()
+        observation = super().reset_model()
+        return np.concatenate((observation, self._context)) if self._context_in_obs else observation
 
     def _activate(self, dynamics: Dynamics) -> None:
         self.editor.apply(dynamics)
         self._active = dynamics
+        self._info = dynamics.to_dict()
+        self._info_containers = tuple(k for k, v in self._info.items() if isinstance(v, (list, dict)))
         self._context = self.context_vector(dynamics)
 
     def step(self, action):
@@ -215,21 +217,24 @@ class DynShiftEnv:
             self._switch_at = (
                 self._timeline[self._switch_index][0] if self._switch_index < len(self._timeline) else None
             )
-        observation, reward, terminated, truncated, info = super().step(action)
+        result = super().step(action)
         self._episode_step += 1
-        info["dynamics"] = self._active.to_dict()  # fresh every call: users keep infos
-        return observation, reward, terminated, truncated, info
+        result[4]["dynamics"] = self._dynamics_info()
+        if self._context_in_obs:
+            return (np.concatenate((result[0], self._context)), *result[1:])
+        return result
+
+    def _dynamics_info(self) -> dict[str, Any]:
+        # A fresh dict, and fresh lists and maps inside it, at every call: users keep infos.
+        info = self._info.copy()
+        for key in self._info_containers:
+            info[key] = info[key].copy()
+        return info
 
     def _get_reset_info(self) -> dict[str, Any]:
         info = super()._get_reset_info()
-        info["dynamics"] = self._active.to_dict()
+        info["dynamics"] = self._dynamics_info()
         return info
-
-    def _get_obs(self) -> np.ndarray:
-        observation = super()._get_obs()
-        if self._context_in_obs:
-            return np.concatenate((observation, self._context))
-        return observation
 
 
 ARGUMENTS_DOC = """
