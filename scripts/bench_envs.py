@@ -78,7 +78,12 @@ def bench_steps(robot: str, rounds: int, steps: int) -> None:
     print(f"\n{robot}: env.step, {rounds} rounds x {steps} steps (median)")
     for name, values in rates.items():
         rate = statistics.median(values)
-        print(f"  {name:32s} {rate:9.0f} steps/s   {rate / base:5.3f}x v5")
+        print(f"  {name:52s} {rate:9.0f} steps/s   {rate / base:5.3f}x v5")
+    for name in ROBOTS[robot]:
+        twin = f"v5 edited by hand, {name}"
+        if twin in rates:
+            ratio = statistics.median(rates[name]) / statistics.median(rates[twin])
+            print(f"  -> DynShift layer, {name}: {ratio:5.3f}x v5 with the same physics (goal >= 0.97)")
 
 
 def bench_resets(rounds: int, n: int = 500) -> None:
@@ -101,7 +106,7 @@ def bench_resets(rounds: int, n: int = 500) -> None:
     print(f"\nHalfCheetah: env.reset, {rounds} rounds x {n} resets (median)")
     for name, values in cost.items():
         us = statistics.median(values)
-        print(f"  {name:32s} {us:9.1f} us/reset   {us / base:5.2f}x v5")
+        print(f"  {name:52s} {us:9.1f} us/reset   {us / base:5.2f}x v5")
 
 
 def bench_vector(rounds: int, steps: int, n_envs: int = 8) -> None:
@@ -128,7 +133,7 @@ def bench_vector(rounds: int, steps: int, n_envs: int = 8) -> None:
     print(f"\nHalfCheetah: {n_envs}-env vector envs, {rounds} rounds x {steps} env-steps (median)")
     for name, values in rates.items():
         rate = statistics.median(values)
-        print(f"  {name:32s} {rate:9.0f} env-steps/s   {rate / base:5.3f}x Sync v5")
+        print(f"  {name:52s} {rate:9.0f} env-steps/s   {rate / base:5.3f}x Sync v5")
 
 
 def main() -> None:
