@@ -124,8 +124,7 @@ class DynShiftEnv:
         self.schedule = entries
         """The validated schedule, ``((step, changes), ...)``."""
         self._context_names = self._context_layout()
-        self._timeline: list[tuple[int, Dynamics]] = []
-        self._switch_index = 0
+        self._pending: list[tuple[int, Dynamics]] = []  # this episode's later switches, soonest last
         self._switch_at: int | None = None
         self._episode_step = 0
         self._activate(self.base_dynamics if not self.base_dynamics.is_random else self.editor.applied)
@@ -195,9 +194,8 @@ class DynShiftEnv:
                 timeline[0] = (0, dynamics)
             else:
                 timeline.append((step, dynamics))
-        self._timeline = timeline
-        self._switch_index = 1
-        self._switch_at = timeline[1][0] if len(timeline) > 1 else None
+        self._pending = timeline[:0:-1]
+        self._switch_at = self._pending[-1][0] if self._pending else None
         self._episode_step = 0
         self._activate(timeline[0][1])
         observation = super().reset_model()
@@ -212,11 +210,8 @@ class DynShiftEnv:
 
     def step(self, action):
         if self._episode_step == self._switch_at:
-            self._activate(self._timeline[self._switch_index][1])
-            self._switch_index += 1
-            self._switch_at = (
-                self._timeline[self._switch_index][0] if self._switch_index < len(self._timeline) else None
-            )
+            self._activate(self._pending.pop()[1])
+            self._switch_at = self._pending[-1][0] if self._pending else None
         result = super().step(action)
         self._episode_step += 1
         result[4]["dynamics"] = self._dynamics_info()
