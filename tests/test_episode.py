@@ -118,3 +118,14 @@ def test_info_dynamics_at_reset_and_every_step(env_id):
     assert info["dynamics"] == expected
     for _ in range(3):
         assert env.step(env.action_space.sample())[4]["dynamics"] == expected
+
+
+def test_schedule_with_several_switches_applies_them_in_order():
+    env = gym.make("DynShift/Hopper-v0", schedule=[{"step": 2, "mass": 2.0}, {"step": 4, "damping": 0.5}])
+    for seed in (0, 1):  # and again after a reset
+        _, info = env.reset(seed=seed)
+        seen = [(info["dynamics"]["mass"], info["dynamics"]["damping"])]
+        for _ in range(5):
+            d = env.step(np.zeros(3))[4]["dynamics"]
+            seen.append((d["mass"], d["damping"]))
+        assert seen == [(1.0, 1.0)] * 3 + [(2.0, 1.0)] * 2 + [(2.0, 0.5)]
