@@ -1,0 +1,3 @@
+from dynshift_agents.cli import main
+
+main()

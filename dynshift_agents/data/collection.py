@@ -1,0 +1,390 @@
+"""Collect Minari datasets from the shipped behaviour policies, on the nominal or any shifted robot.
+
+A collection is a *plan*: segments of ``(policy, steps)`` run in order (D4RL's recipe):
+
+- ``random``: uniform random actions;
+- ``medium`` / ``expert``: the shipped SAC actor, sampling its stochastic (tanh-Gaussian) actions;
+- ``medium-expert``: half medium, then half expert;
+- ``mixed`` (D4RL's *medium-replay*): the data a SAC run generated on its way to the medium policy,
+  replayed at snapshot resolution — uniform actions for the run's random warm-up, then each shipped
+  snapshot of that run for as many steps as the run spent with it. Its natural size is the run's
+  length; ``size`` rescales every segment in proportion.
+
+Every segment is collected in *chunks* of episodes run side by side (batched policy inference); a
+chunk's randomness (env seeds, action noise) is derived from ``(seed, segment, chunk)`` only, and each
+finished chunk is saved in a hidden staging folder of the dataset store. An interrupted collection
+leaves no dataset behind, and the same call again resumes from the saved chunks and produces exactly
+the dataset an uninterrupted run would have. The dataset appears atomically (a directory rename).
+
+Every dataset records, beside Minari's fields: the env id and keyword arguments (so
+``dataset.recover_environment()`` rebuilds the same shifted env), the behaviour policies (with their
+files' SHA-256), reference returns (``ref_min_score``/``ref_max_score``: the robot's uniform-random and
+expert mean returns at nominal dynamics), and per step the active dynamics as ``infos["dynamics"]``
+(one row per observation, columns named in the metadata's ``dynshift.context_names``; transition t
+ran under row t + 1, the info the env returned with its next observation).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import gymnasium as gym
+import minari
+import minari.namespace
+import numpy as np
+import torch
+from minari.data_collector.episode_buffer import EpisodeBuffer
+from tqdm.auto import tqdm
+
+import dynshift_envs  # noqa: F401  (registers the ids)
+from dynshift_agents.behaviour import ROBOTS, UniformPolicy, index, load_policy, policy_info, references, robot_of
+from dynshift_agents.data.catalog import KINDS, check_kind, dataset_id_for, datasets_root
+
+DEFAULT_SIZES = {"random": 100_000, "medium": 100_000, "expert": 100_000, "medium-expert": 200_000, "mixed": None}
+"""Default transitions per kind, sized for a 2-core CPU (a minute or two each). ``None``: the SAC
+run's own length up to the medium policy."""
+
+D4RL_SIZES = {"random": 1_000_000, "medium": 1_000_000, "expert": 1_000_000, "medium-expert": 2_000_000,
+              "mixed": None}
+"""D4RL's sizes (its medium-replay is its run's own length, as here)."""
+
+CHUNK_STEPS = 20_000
+"""Transitions per saved chunk: what an interruption can lose at most."""
+
+EPISODES_SIDE_BY_SIDE = 10
+
+
+@dataclass(frozen=True)
+class Segment:
+    policy: str
+    """``"random"`` or the name of a shipped policy (``"medium"``, ``"expert"``, ``"mixed-3"``)."""
+    steps: int
+
+
+def plan(robot: str, kind: str, size: int | None) -> list[Segment]:
+    """The segments of a ``kind`` dataset of ``size`` transitions (``None``: the kind's default)."""
+    check_kind(kind)
+    if size is None:
+        size = DEFAULT_SIZES[kind]
+    if size is not None and (not isinstance(size, (int, np.integer)) or size < 1):
+        raise ValueError(f"size must be a positive number of transitions, got {size!r}")
+    if kind == "random":
+        return [Segment("random", size)]
+    if kind in ("medium", "expert"):
+        return [Segment(kind, size)]
+    if kind == "medium-expert":
+        return [Segment("medium", size // 2), Segment("expert", size - size // 2)]
+    # mixed: snapshot i acts from its own step count until the next snapshot's; random before the first
+    shipped = index().get(robot, {})
+    snapshots = sorted((info for name, info in shipped.items() if name.startswith("mixed-")), key=lambda i: i.steps)
+    if not snapshots:
+        raise ValueError(f"no shipped mixed-data snapshots for {robot}")
+    bounds = [0] + [s.steps for s in snapshots] + [policy_info(robot, "medium").steps]
+    names = ["random"] + [s.name for s in snapshots]
+    natural = bounds[-1]
+    size = natural if size is None else int(size)
+    ends = [round(b * size / natural) for b in bounds[1:]]
+    starts = [0] + ends[:-1]
+    return [Segment(name, end - start) for name, start, end in zip(names, starts, ends) if end > start]
+
+
+def _policy_record(robot: str, name: str) -> dict[str, Any]:
+    if name == "random":
+        return {"name": "random", "description": "uniform random actions"}
+    info = policy_info(robot, name)
+    data = resources.files("dynshift_agents.policies").joinpath(info.file).read_bytes()
+    return {"name": name, "file": info.file, "sha256": hashlib.sha256(data).hexdigest(), "sac_steps": info.steps,
+            "return_mean": info.return_mean, "return_std": info.return_std, "actions": "stochastic (SAC sampling)"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running episodes
+
+
+@dataclass
+class Episode:
+    seed: int
+    observations: np.ndarray
+    """``[T + 1, obs_dim]``"""
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminations: np.ndarray
+    truncations: np.ndarray
+    dynamics: np.ndarray
+    """``[T + 1, context_dim]``: row 0 at reset, row t + 1 the dynamics that ran transition t."""
+
+    def __len__(self) -> int:
+        return len(self.rewards)
+
+    def cut(self, steps: int) -> "Episode":
+        """The first ``steps`` transitions; a cut episode ends in a truncation."""
+        if steps >= len(self):
+            return self
+        truncations = self.truncations[:steps].copy()
+        truncations[-1] = True
+        return Episode(self.seed, self.observations[: steps + 1], self.actions[:steps], self.rewards[:steps],
+                       self.terminations[:steps], truncations, self.dynamics[: steps + 1])
+
+
+def run_episodes(envs: list[gym.Env], seeds: list[int], act: Callable[[np.ndarray], np.ndarray]) -> list[Episode]:
+    """One episode per env, side by side, env i reset with ``seeds[i]``; ``act`` maps a batch of
+    observations of the still-running episodes to their actions."""
+    n = len(envs)
+    obs, ctx = [], []
+    for env, seed in zip(envs, seeds):
+        o, _ = env.reset(seed=int(seed))
+        obs.append([o])
+        ctx.append([_context(env)])
+    actions = [[] for _ in range(n)]
+    rewards, terms, truncs = ([[] for _ in range(n)] for _ in range(3))
+    running = list(range(n))
+    while running:
+        batch = act(np.stack([obs[i][-1] for i in running]))
+        still = []
+        for row, i in enumerate(running):
+            o, r, term, trunc, _ = envs[i].step(batch[row])
+            obs[i].append(o)
+            ctx[i].append(_context(envs[i]))
+            actions[i].append(batch[row])
+            rewards[i].append(r)
+            terms[i].append(term)
+            truncs[i].append(trunc)
+            if not (term or trunc):
+                still.append(i)
+        running = still
+    return [
+        Episode(int(seeds[i]), np.asarray(obs[i]), np.asarray(actions[i], dtype=np.float32),
+                np.asarray(rewards[i], dtype=np.float64), np.asarray(terms[i]), np.asarray(truncs[i]),
+                np.asarray(ctx[i]))
+        for i in range(n)
+    ]
+
+
+def _context(env: gym.Env) -> np.ndarray:
+    unwrapped = env.unwrapped
+    return unwrapped.context_vector(unwrapped.dynamics)
+
+
+def _actor(robot: str, name: str, action_space: gym.spaces.Box, rng: np.random.Generator):
+    """The acting function of segment policy ``name`` (random actions draw from ``rng``)."""
+    policy = UniformPolicy(action_space, rng) if name == "random" else load_policy(robot, name)
+    return lambda obs: policy.predict(obs, deterministic=False)[0]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Staging and the dataset itself
+
+
+def _staging_dir(dataset_id: str) -> Path:
+    return datasets_root() / ".dynshift-partial" / dataset_id.replace("/", "__")
+
+
+def _save_chunk(path: Path, episodes: list[Episode]) -> None:
+    arrays: dict[str, np.ndarray] = {"seeds": np.array([e.seed for e in episodes])}
+    for field in ("observations", "actions", "rewards", "terminations", "truncations", "dynamics"):
+        parts = [getattr(e, field) for e in episodes]
+        arrays[field] = np.concatenate(parts)
+        arrays[field + "_lengths"] = np.array([len(p) for p in parts])
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _load_chunk(path: Path) -> list[Episode]:
+    with np.load(path) as data:
+        split = {f: np.split(data[f], np.cumsum(data[f + "_lengths"])[:-1])
+                 for f in ("observations", "actions", "rewards", "terminations", "truncations", "dynamics")}
+        return [Episode(int(seed), *(split[f][i] for f in split)) for i, seed in enumerate(data["seeds"])]
+
+
+def _chunks(robot: str, env_id: str, env_kwargs: dict, segment: Segment, index_: int, seed: int,
+            staging: Path, progress: tqdm) -> Iterator[list[Episode]]:
+    """The episodes of one segment, chunk by chunk, from staging when saved, else collected and saved."""
+    envs: list[gym.Env] | None = None
+    collected, chunk = 0, 0
+    try:
+        while collected < segment.steps:
+            path = staging / f"segment{index_:02d}_chunk{chunk:04d}.npz"
+            if path.exists():
+                episodes = _load_chunk(path)
+            else:
+                if envs is None:
+                    envs = [gym.make(env_id, **env_kwargs) for _ in range(EPISODES_SIDE_BY_SIDE)]
+                sequence = np.random.SeedSequence([seed, index_, chunk])
+                rng = np.random.default_rng(sequence)
+                act = _actor(robot, segment.policy, envs[0].action_space, rng)
+                target = min(CHUNK_STEPS, segment.steps - collected)
+                episodes = []
+                with torch.random.fork_rng():
+                    torch.manual_seed(int(sequence.generate_state(1)[0]))
+                    while sum(map(len, episodes)) < target:
+                        seeds = rng.integers(0, 2**31 - 1, size=len(envs))
+                        episodes += run_episodes(envs, list(seeds), act)
+                _save_chunk(path, episodes)
+            steps = sum(map(len, episodes))
+            progress.update(min(steps, segment.steps - collected))
+            collected += steps
+            chunk += 1
+            yield episodes
+    finally:
+        for env in envs or []:
+            env.close()
+
+
+def _trim(episodes: list[Episode], steps: int) -> list[Episode]:
+    """The first ``steps`` transitions of a sequence of episodes (the last one cut)."""
+    kept, total = [], 0
+    for episode in episodes:
+        if total >= steps:
+            break
+        kept.append(episode.cut(steps - total))
+        total += len(kept[-1])
+    return kept
+
+
+@contextlib.contextmanager
+def _minari_root(path: Path):
+    """Point Minari's store at ``path`` for the duration (Minari reads the variable at each call)."""
+    previous = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(path)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["MINARI_DATASETS_PATH"]
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = previous
+
+
+def collect(env: str, kind: str, size: int | None = None, seed: int = 0, dataset_id: str | None = None,
+            env_kwargs: dict[str, Any] | None = None, overwrite: bool = False,
+            progress: bool = True) -> minari.MinariDataset:
+    """Collect (or finish collecting) a ``kind`` dataset on ``env`` and return it.
+
+    :param env: ``"halfcheetah"``, ``"walker2d"``, ``"hopper"``, ``"ant"`` or a DynShift env id.
+    :param kind: one of :data:`KINDS`.
+    :param size: transitions (default :data:`DEFAULT_SIZES`; :data:`D4RL_SIZES` for D4RL's).
+    :param seed: derives every env seed and action noise; the same call gives the same dataset.
+    :param dataset_id: default ``dynshift/<robot>/<kind>[-<shift>]-v0`` (:func:`dataset_id_for`).
+    :param env_kwargs: DynShift env keywords (``mass``, ``damping``, ``crippled_legs``, ``morphology``,
+        ``schedule``, ...): collect on that shifted robot. The behaviour policies are the nominal ones.
+    :param overwrite: replace an existing dataset of that id instead of returning it.
+    """
+    robot = robot_of(env)
+    env_id = ROBOTS[robot]
+    env_kwargs = dict(env_kwargs or {})
+    if env_kwargs.get("context_in_obs"):
+        raise ValueError("context_in_obs is not for datasets: the behaviour policies see plain observations, "
+                         "and every step's dynamics are recorded in infos['dynamics'] anyway")
+    gym.make(env_id, **env_kwargs).close()  # bad keywords fail here, with the env's own message
+    references(robot)  # fails now, not after the collection, if nothing is shipped for the robot
+    segments = plan(robot, kind, size)
+    size = sum(s.steps for s in segments)
+    dataset_id = dataset_id or dataset_id_for(robot, kind, env_kwargs)
+    final = datasets_root() / dataset_id
+    request = {"env_id": env_id, "env_kwargs": env_kwargs, "kind": kind, "size": size, "seed": seed,
+               "segments": [[s.policy, s.steps] for s in segments],
+               "policies": {s.policy: _policy_record(robot, s.policy) for s in segments}}
+
+    if final.exists():
+        if not overwrite:
+            dataset = minari.load_dataset(dataset_id)
+            recorded = json.loads(dataset.storage.metadata.get("dynshift", "{}")).get("request")
+            if recorded != json.loads(json.dumps(request)):
+                raise FileExistsError(f"dataset {dataset_id!r} exists with other settings; pass overwrite=True "
+                                      f"(--overwrite) to replace it, or choose another dataset id")
+            return dataset
+    staging = _staging_dir(dataset_id)
+    staging.mkdir(parents=True, exist_ok=True)
+    request_file = staging / "request.json"
+    if request_file.exists() and json.loads(request_file.read_text()) != json.loads(json.dumps(request)):
+        raise FileExistsError(f"{staging} holds a partial collection of {dataset_id!r} with other settings; "
+                              f"delete that folder to start over, or choose another dataset id")
+    request_file.write_text(json.dumps(request, indent=1))
+
+    start = time.perf_counter()
+    episodes: list[Episode] = []
+    with tqdm(total=size, desc=dataset_id, unit="step", disable=not progress, smoothing=0.05) as bar:
+        for i, segment in enumerate(segments):
+            segment_episodes = [e for chunk in _chunks(robot, env_id, env_kwargs, segment, i, seed, staging, bar)
+                                for e in chunk]
+            episodes += _trim(segment_episodes, segment.steps)
+    seconds = time.perf_counter() - start
+
+    dataset = _write(dataset_id, env_id, env_kwargs, robot, kind, episodes, request, seconds, overwrite)
+    shutil.rmtree(staging)
+    with contextlib.suppress(OSError):
+        staging.parent.rmdir()  # only if no other collection is staged there
+    return dataset
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dynshift")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _write(dataset_id: str, env_id: str, env_kwargs: dict, robot: str, kind: str, episodes: list[Episode],
+           request: dict, seconds: float, overwrite: bool) -> minari.MinariDataset:
+    """Write the Minari dataset next to the store, then move it into place in one rename."""
+    env = gym.make(env_id, **env_kwargs)
+    root = datasets_root()
+    build = root / ".dynshift-partial" / f"build-{os.getpid()}-{time.time_ns()}"
+    reference = references(robot)
+    returns = np.array([e.rewards.sum() for e in episodes])
+    buffers = [
+        EpisodeBuffer(id=i, seed=e.seed, observations=e.observations, actions=e.actions, rewards=e.rewards,
+                      terminations=e.terminations, truncations=e.truncations, infos={"dynamics": e.dynamics})
+        for i, e in enumerate(episodes)
+    ]
+    record = {
+        "request": request,
+        "robot": robot,
+        "kind": kind,
+        "context_names": list(env.unwrapped.context_names),
+        "collection_seconds": round(seconds, 1),
+        "references": reference,
+        "episode_returns": {"mean": float(returns.mean()), "std": float(returns.std()),
+                            "min": float(returns.min()), "max": float(returns.max())},
+    }
+    try:
+        with _minari_root(build), warnings.catch_warnings():
+            # Minari nags about fields left empty on purpose (no e-mail, no separate eval env).
+            warnings.filterwarnings("ignore", message=r"`(author_email|eval_env)` is set to None")
+            minari.create_dataset_from_buffers(
+                dataset_id, buffers, env=env, algorithm_name=f"DynShift {kind} (SB3 SAC behaviour policies)",
+                author="DynShift", code_permalink=f"dynshift_agents/data/collection.py (dynshift {_version()})",
+                ref_min_score=reference["random"], ref_max_score=reference["expert"],
+                description=f"{kind} data on {env_id} with {json.dumps(env_kwargs) if env_kwargs else 'nominal dynamics'}"
+                            f", collected by `dynshift collect`; segments {request['segments']}",
+                requirements=["dynshift", "gymnasium>=1.4,<1.5", "mujoco>=4.0,<4.1"],
+            )
+            minari.load_dataset(dataset_id).storage.update_metadata({"dynshift": json.dumps(record)})
+        namespace = dataset_id.rsplit("/", 1)[0] if "/" in dataset_id else None
+        if namespace and namespace not in minari.namespace.list_local_namespaces():
+            minari.namespace.create_namespace(namespace)
+        final = root / dataset_id
+        if final.exists() and overwrite:
+            shutil.rmtree(final)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(build / dataset_id, final)
+    finally:
+        env.close()
+        shutil.rmtree(build, ignore_errors=True)
+    return minari.load_dataset(dataset_id)
+
+
+__all__ = ["D4RL_SIZES", "DEFAULT_SIZES", "KINDS", "Segment", "collect", "plan", "run_episodes"]

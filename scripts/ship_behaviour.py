@@ -1,0 +1,103 @@
+"""Choose a robot's shipped behaviour policies from its training run and measure them.
+
+    python scripts/ship_behaviour.py halfcheetah            # reads runs/behaviour/halfcheetah/
+
+From the run's snapshots (``scripts/train_behaviour.py``), by their evaluation in ``progress.csv``:
+
+- *expert*: the best snapshot of the run;
+- *medium*: among the snapshots before the expert, the one whose return is closest to
+  ``--medium-fraction`` (default 1/3, as D4RL's medium) of the expert's;
+- *mixed-1 … mixed-K*: up to ``--mixed-snapshots`` snapshots evenly spaced between the end of the
+  random warm-up and the medium one (the policies of D4RL-style *medium-replay* data).
+
+Then it measures, with seeds never used for the choice: medium and expert over ``--episodes``
+(10) deterministic episodes, and the robot's reference returns (uniform random actions and the
+expert, ``--reference-episodes`` = 100 each), copies the actor files into
+``dynshift_agents/policies/`` and updates ``index.json``, and prints the table row for the docs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from dynshift_agents.behaviour import ROBOTS, UniformPolicy, build_policy
+from dynshift_agents.evaluation import episode_returns
+
+POLICIES = Path(__file__).resolve().parents[1] / "dynshift_agents" / "policies"
+TABLE_SEED = 0          # medium/expert table: seeds 0..9
+REFERENCE_SEED = 1000   # references: seeds 1000..1099 (training evaluations used 10 000..)
+WARM_UP = 10_000        # the run's random steps (learning_starts)
+
+
+def load_actor(env_id: str, path: Path):
+    policy = build_policy(env_id)
+    policy.actor.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    policy.set_training_mode(False)
+    return policy
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("robot", choices=sorted(ROBOTS))
+    parser.add_argument("--runs", type=Path, default=Path("runs/behaviour"))
+    parser.add_argument("--medium-fraction", type=float, default=1 / 3)
+    parser.add_argument("--mixed-snapshots", type=int, default=5)
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--reference-episodes", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    env_id = ROBOTS[args.robot]
+    run = args.runs / args.robot
+    rows = [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader((run / "progress.csv").open())]
+    rows = [r for r in rows if (run / "snapshots" / f"step_{int(r['steps']):07d}.pt").exists()]
+    expert = max(rows, key=lambda r: r["eval_mean"])
+    before = [r for r in rows if WARM_UP < r["steps"] < expert["steps"]]
+    medium = min(before, key=lambda r: abs(r["eval_mean"] - args.medium_fraction * expert["eval_mean"]))
+    candidates = [r for r in rows if WARM_UP <= r["steps"] < medium["steps"]]
+    picks = np.unique(np.linspace(0, len(candidates) - 1, min(args.mixed_snapshots, len(candidates))).round().astype(int))
+    chosen = {"expert": expert, "medium": medium} | {f"mixed-{i + 1}": candidates[j] for i, j in enumerate(picks)}
+
+    index_path = POLICIES / "index.json"
+    table = json.loads(index_path.read_text()) if index_path.exists() else {"policies": [], "references": {}}
+    table["policies"] = [p for p in table["policies"] if p["robot"] != args.robot]
+    for old in POLICIES.glob(f"{args.robot}-*.pt"):
+        old.unlink()
+    for name, row in chosen.items():
+        steps = int(row["steps"])
+        file = f"{args.robot}-{name}.pt"
+        shutil.copyfile(run / "snapshots" / f"step_{steps:07d}.pt", POLICIES / file)
+        entry = {"robot": args.robot, "name": name, "file": file, "steps": steps}
+        if name in ("medium", "expert"):
+            returns = episode_returns(load_actor(env_id, POLICIES / file), env_id, args.episodes, seed=TABLE_SEED)
+            entry |= {"return_mean": round(float(returns.mean()), 1), "return_std": round(float(returns.std()), 1)}
+        table["policies"].append(entry)
+        print(json.dumps(entry), flush=True)
+
+    env = gym.make(env_id)
+    random_returns = episode_returns(UniformPolicy(env.action_space, REFERENCE_SEED), env_id, args.reference_episodes,
+                                     seed=REFERENCE_SEED)
+    expert_returns = episode_returns(load_actor(env_id, POLICIES / f"{args.robot}-expert.pt"), env_id,
+                                     args.reference_episodes, seed=REFERENCE_SEED)
+    table["references"][args.robot] = {"random": round(float(random_returns.mean()), 3),
+                                       "expert": round(float(expert_returns.mean()), 3),
+                                       "episodes": args.reference_episodes}
+    table["policies"].sort(key=lambda p: (p["robot"], p["steps"]))
+    tmp = index_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(table, indent=1) + "\n")
+    os.replace(tmp, index_path)
+    print(json.dumps({args.robot: table["references"][args.robot]}))
+
+
+if __name__ == "__main__":
+    main()

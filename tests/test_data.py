@@ -1,0 +1,237 @@
+"""Datasets: collection into Minari's format, flat transitions, scores, errors, resuming."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium as gym
+import minari
+import numpy as np
+import pytest
+
+from dynshift_agents import cli
+from dynshift_agents.behaviour import ROBOTS, index, references
+from dynshift_agents.data import (
+    DatasetNotFoundError,
+    collect,
+    d4rl_score,
+    dataset_id_for,
+    dataset_score,
+    list_datasets,
+    load_transitions,
+    normalised_score,
+    plan,
+)
+from dynshift_agents.data import collection as collect_module
+
+
+@pytest.fixture(autouse=True)
+def store(tmp_path, monkeypatch):
+    """Every test gets its own empty Minari store."""
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "datasets"))
+    return tmp_path / "datasets"
+
+
+def episodes_of(dataset):
+    return list(dataset.iterate_episodes())
+
+
+@pytest.mark.parametrize("robot", sorted(ROBOTS))
+def test_random_dataset_replays_exactly_in_the_recovered_env(robot):
+    """Every recorded episode is what the recovered env does from its recorded seed and actions."""
+    dataset = collect(robot, "random", size=1200, seed=3, progress=False)
+    assert dataset.spec.dataset_id == f"dynshift/{robot}/random-v0"
+    assert minari.load_dataset(dataset.spec.dataset_id).total_steps == 1200  # Minari's own loader
+    env = dataset.recover_environment()
+    assert env.spec.id == ROBOTS[robot]
+    metadata = dataset.storage.get_episode_metadata(range(dataset.total_episodes))
+    for episode, meta in zip(episodes_of(dataset), metadata):
+        obs, _ = env.reset(seed=int(meta["seed"]))
+        np.testing.assert_array_equal(obs, episode.observations[0])
+        for t, action in enumerate(episode.actions):
+            obs, reward, terminated, truncated, _ = env.step(action)
+            np.testing.assert_array_equal(obs, episode.observations[t + 1])
+            assert reward == episode.rewards[t]
+            assert terminated == episode.terminations[t]
+            if t < len(episode.actions) - 1:
+                assert not (terminated or truncated)
+        # the episode ended: by the env, or (the last one) by the dataset's size, as a truncation
+        assert episode.terminations[-1] or episode.truncations[-1]
+
+
+def test_transitions_are_consistent_within_episodes():
+    dataset = collect("hopper", "random", size=3000, seed=0, progress=False)
+    data = load_transitions(dataset.spec.dataset_id)
+    assert len(data) == 3000
+    assert data.obs.dtype == np.float32 and data.obs.shape == (3000, 11) and data.actions.shape == (3000, 3)
+    ends = data.terminals | data.timeouts
+    # within an episode the next observation is the following row's observation
+    np.testing.assert_array_equal(data.next_obs[:-1][~ends[:-1]], data.obs[1:][~ends[:-1]])
+    # random hopper episodes end by falling: terminals where the hopper is unhealthy, never elsewhere
+    assert data.terminals.sum() > 50
+    z, angle = data.next_obs[:, 0], data.next_obs[:, 1]
+    unhealthy = (z <= 0.7) | (np.abs(angle) >= 0.2) | (np.abs(data.next_obs[:, 1:]) >= 100).any(axis=1)
+    np.testing.assert_array_equal(data.terminals, unhealthy)
+    assert data.timeouts.sum() == 1 and data.timeouts[-1]  # the size cut
+    assert np.isclose(data.episode_returns.sum(), data.rewards.sum(dtype=np.float64), rtol=1e-5)
+
+
+def test_halfcheetah_episodes_end_in_timeouts():
+    data = load_transitions(collect("halfcheetah", "random", size=2500, progress=False).spec.dataset_id)
+    assert not data.terminals.any()
+    np.testing.assert_array_equal(np.flatnonzero(data.timeouts), [999, 1999, 2499])
+
+
+@pytest.mark.parametrize(
+    "robot, kwargs, name",
+    [
+        ("halfcheetah", {"mass": 1.5, "damping": 0.5}, "random-mass1p5-damping0p5-v0"),
+        ("ant", {"crippled_legs": [3]}, "random-crippled3-v0"),
+        ("halfcheetah", {"morphology": "big"}, "random-big-v0"),
+    ],
+)
+def test_shifted_dataset_records_and_recovers_its_dynamics(robot, kwargs, name):
+    dataset = collect(robot, "random", size=600, env_kwargs=kwargs, progress=False)
+    assert dataset.spec.dataset_id == f"dynshift/{robot}/{name}"
+    recovered = dataset.recover_environment().unwrapped
+    reference = gym.make(ROBOTS[robot], **kwargs).unwrapped
+    for field in ("body_mass", "body_inertia", "dof_damping", "actuator_gear", "geom_size", "body_pos"):
+        np.testing.assert_array_equal(getattr(recovered.model, field), getattr(reference.model, field))
+    record = json.loads(dataset.storage.metadata["dynshift"])
+    assert record["request"]["env_kwargs"] == kwargs
+    data = load_transitions(dataset.spec.dataset_id)
+    expected = reference.context_vector(reference.dynamics)
+    np.testing.assert_array_equal(data.dynamics, np.broadcast_to(expected, data.dynamics.shape))
+
+
+def test_a_mid_episode_switch_shows_in_the_per_step_dynamics():
+    schedule = [{"step": 100, "mass": 0.75, "damping": 0.5}]
+    dataset = collect("halfcheetah", "random", size=1000, env_kwargs={"schedule": schedule}, progress=False)
+    assert dataset.spec.dataset_id.startswith("dynshift/halfcheetah/random-shift")
+    dynamics = load_transitions(dataset.spec.dataset_id).dynamics
+    np.testing.assert_array_equal(dynamics[:100], np.tile([1.0, 1.0], (100, 1)))
+    np.testing.assert_array_equal(dynamics[100:], np.tile([0.75, 0.5], (900, 1)))
+
+
+def test_same_seed_same_dataset_other_seed_other_dataset():
+    a = load_transitions(collect("hopper", "random", size=500, seed=1, progress=False).spec.dataset_id)
+    b = load_transitions(collect("hopper", "random", size=500, seed=1, dataset_id="test/b-v0", progress=False).spec.dataset_id)
+    c = load_transitions(collect("hopper", "random", size=500, seed=2, dataset_id="test/c-v0", progress=False).spec.dataset_id)
+    np.testing.assert_array_equal(a.obs, b.obs)
+    np.testing.assert_array_equal(a.actions, b.actions)
+    assert not np.array_equal(a.actions, c.actions)
+
+
+def test_an_interrupted_collection_leaves_nothing_and_resumes_to_the_same_dataset(monkeypatch, store):
+    monkeypatch.setattr(collect_module, "CHUNK_STEPS", 400)
+    reference = load_transitions(collect("hopper", "random", size=2000, seed=5, dataset_id="test/whole-v0",
+                                         progress=False).spec.dataset_id)
+    real_run = collect_module.run_episodes
+    calls = {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(collect_module, "run_episodes", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        collect("hopper", "random", size=2000, seed=5, progress=False)
+    assert "dynshift/hopper/random-v0" not in minari.list_local_datasets()
+    assert not (store / "dynshift" / "hopper" / "random-v0").exists()
+    staged = list((store / ".dynshift-partial").rglob("*.npz"))
+    assert staged and not any(".tmp" in p.name for p in staged)
+
+    monkeypatch.setattr(collect_module, "run_episodes", real_run)
+    resumed = load_transitions(collect("hopper", "random", size=2000, seed=5, progress=False).spec.dataset_id)
+    for field in ("obs", "actions", "rewards", "next_obs", "terminals", "timeouts", "dynamics"):
+        np.testing.assert_array_equal(getattr(resumed, field), getattr(reference, field))
+    assert not (store / ".dynshift-partial").exists()
+
+
+def test_existing_dataset_is_reused_and_other_settings_are_refused():
+    first = collect("hopper", "random", size=300, progress=False)
+    again = collect("hopper", "random", size=300, progress=False)
+    assert again.spec.dataset_id == first.spec.dataset_id
+    with pytest.raises(FileExistsError, match="overwrite"):
+        collect("hopper", "random", size=400, progress=False)
+    assert collect("hopper", "random", size=400, overwrite=True, progress=False).total_steps == 400
+
+
+def test_missing_dataset_names_the_command_that_makes_it():
+    with pytest.raises(DatasetNotFoundError, match=r"dynshift collect walker2d medium"):
+        load_transitions("dynshift/walker2d/medium-v0")
+    with pytest.raises(DatasetNotFoundError, match="nothing is downloaded"):
+        load_transitions("mujoco/halfcheetah/medium-v0")
+
+
+def test_corrupt_dataset_is_a_clear_error(store):
+    dataset_id = collect("hopper", "random", size=300, progress=False).spec.dataset_id
+    data_file = store / dataset_id / "data" / "main_data.hdf5"
+    data_file.write_bytes(data_file.read_bytes()[:2000])
+    with pytest.raises(OSError, match="unreadable.*collect"):
+        load_transitions(dataset_id)
+
+
+def test_scores():
+    assert normalised_score(-10.0, random=-10.0, expert=90.0) == 0.0
+    assert normalised_score(90.0, random=-10.0, expert=90.0) == 100.0
+    np.testing.assert_allclose(d4rl_score("hopper", [-20.272305, 3234.3]), [0.0, 100.0])
+    assert d4rl_score("DynShift/HalfCheetah-v0", 12135.0) == pytest.approx(100.0)
+    dataset = collect("halfcheetah", "random", size=300, env_kwargs={"mass": 1.5}, progress=False)
+    ref = references("halfcheetah")
+    assert dataset_score(dataset, ref["random"]) == pytest.approx(0.0)
+    assert dataset_score(dataset, ref["expert"]) == pytest.approx(100.0)
+    # Minari's own normaliser sees the same references (as a fraction)
+    assert minari.get_normalized_score(dataset, np.array([ref["expert"]]))[0] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="equal"):
+        normalised_score(1.0, random=2.0, expert=2.0)
+
+
+def test_dataset_ids_and_bad_arguments():
+    assert dataset_id_for("halfcheetah", "medium") == "dynshift/halfcheetah/medium-v0"
+    assert dataset_id_for("hopper", "mixed", {"damping": 0.25, "mass": 1.75}) == "dynshift/hopper/mixed-mass1p75-damping0p25-v0"
+    assert dataset_id_for("halfcheetah", "expert", {"mass": 1.0, "morphology": "default"}) == "dynshift/halfcheetah/expert-v0"
+    tagged = dataset_id_for("walker2d", "random", {"mass": {"torso": 2.0}})
+    assert tagged.startswith("dynshift/walker2d/random-shift") and tagged == dataset_id_for("walker2d", "random", {"mass": {"torso": 2.0}})
+    minari.dataset.minari_dataset.parse_dataset_id(tagged)  # a valid Minari id
+    with pytest.raises(ValueError, match="random, medium, mixed, medium-expert, expert"):
+        collect("hopper", "replay", progress=False)
+    with pytest.raises(ValueError, match="halfcheetah"):
+        collect("cheetah", "random", progress=False)
+    with pytest.raises(ValueError, match="mass"):
+        collect("hopper", "random", env_kwargs={"mass": -1.0}, progress=False)
+    with pytest.raises(ValueError, match="context_in_obs"):
+        collect("hopper", "random", env_kwargs={"context_in_obs": True}, progress=False)
+    with pytest.raises(ValueError, match="positive"):
+        collect("hopper", "random", size=0, progress=False)
+
+
+@pytest.mark.parametrize("robot", sorted(ROBOTS))
+def test_plans(robot):
+    assert plan(robot, "medium-expert", 1001) == [collect_module.Segment("medium", 500), collect_module.Segment("expert", 501)]
+    segments = plan(robot, "mixed", 50_000)
+    assert sum(s.steps for s in segments) == 50_000
+    assert segments[0].policy == "random"
+    steps = [index()[robot][s.policy].steps for s in segments[1:]]
+    assert steps == sorted(steps) and steps[-1] < index()[robot]["medium"].steps
+    natural = plan(robot, "mixed", None)
+    assert sum(s.steps for s in natural) == index()[robot]["medium"].steps
+
+
+def test_command_line(capsys):
+    cli.main(["collect", "halfcheetah", "random", "--size", "500", "--mass", "0.5", "--seed", "2"])
+    assert "dynshift/halfcheetah/random-mass0p5-v0: 500 transitions" in capsys.readouterr().out
+    cli.main(["datasets"])
+    out = capsys.readouterr().out
+    assert "dynshift/halfcheetah/random-mass0p5-v0" in out and '{"mass": 0.5}' in out
+    cli.main(["datasets", "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert rows == list_datasets() and rows[0]["transitions"] == 500
+    with pytest.raises(SystemExit):
+        cli.main(["collect", "halfcheetah", "nonsense"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["collect", "ant", "random", "--crippled-legs", "9"])
+    assert exit_info.value.code == 2
+    assert "crippled" in capsys.readouterr().err
