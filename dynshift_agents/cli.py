@@ -4,6 +4,10 @@
     dynshift collect hopper expert --mass 1.5 --size 20000    # dynshift/hopper/expert-mass1p5-v0
     dynshift collect ant random --crippled-legs 3 --d4rl-size
     dynshift datasets                                         # what is collected locally
+    dynshift train world-model --dataset dynshift/halfcheetah/mixed-v0
+    dynshift train mopo --dataset dynshift/halfcheetah/mixed-v0 --gradient-steps 100000 --seed 0
+    dynshift evaluate runs/mopo/dynshift__halfcheetah__mixed-v0/seed0/checkpoint \
+        --env DynShift/HalfCheetah-v0 --mass 1.5 --episodes 10 --json
 """
 
 from __future__ import annotations
@@ -77,6 +81,70 @@ def _datasets(args: argparse.Namespace) -> None:
               f"{json.dumps(r['dynamics']) if r['dynamics'] else 'nominal'}")
 
 
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _overrides(pairs: list[str]) -> dict[str, Any]:
+    values = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set takes KEY=VALUE, got {pair!r}")
+        values[key.replace("-", "_")] = _value(value)
+    return values
+
+
+def _train(args: argparse.Namespace) -> None:
+    import torch
+
+    from dynshift_agents import experiment
+    from dynshift_agents.world_model import WorldModelConfig
+
+    torch.set_num_threads(args.threads)
+    overrides = _overrides(args.set)
+    if args.algorithm == "world-model":
+        config = WorldModelConfig(**overrides)
+        path = experiment.world_model_path(args.dataset, config, args.seed)
+        model = experiment.world_model_for(args.dataset, config, seed=args.seed,
+                                           log=lambda epoch, stats: print(f"epoch {epoch}: {stats}", flush=True))
+        fit = model.metadata.get("fit", {})
+        print(f"world model of {args.dataset} (seed {args.seed}) at {path}: elites {model.elite_index.tolist()}, "
+              f"holdout MSE {fit.get('holdout_mse')}")
+        return
+    if args.learner:
+        overrides["learner"] = args.learner
+    agent = experiment.train(args.algorithm, args.dataset, gradient_steps=args.gradient_steps, seed=args.seed,
+                             out=args.out, overrides=overrides, eval_every=args.eval_every,
+                             checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
+    print(f"{agent.name} trained for {agent.gradient_steps} gradient steps; checkpoint in "
+          f"{args.out or experiment.default_run_dir(args.algorithm, args.dataset, args.seed)}/checkpoint")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    import torch
+
+    from dynshift_agents import experiment
+    from dynshift_agents.algorithms import OfflineAgent
+
+    torch.set_num_threads(args.threads)
+    agent = OfflineAgent.load(args.checkpoint)
+    env_id = args.env or agent.env_id
+    kwargs = shift_kwargs(args)
+    result = experiment.evaluate(agent, env_id, args.episodes, args.seed, **kwargs)
+    result |= {"checkpoint": str(args.checkpoint), "algorithm": agent.name, "gradient_steps": agent.gradient_steps}
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(f"{agent.name} ({agent.gradient_steps} steps) on {env_id} {json.dumps(kwargs) if kwargs else 'nominal'}: "
+              f"return {result['return_mean']:.1f} ± {result['return_std']:.1f} over {args.episodes} episodes, "
+              f"normalised score {result['normalised_score']:.1f} (D4RL), "
+              f"{result['normalised_score_dynshift']:.1f} (DynShift references)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from dynshift_agents.behaviour import ROBOTS
     from dynshift_agents.data import DEFAULT_SIZES, KINDS
@@ -96,6 +164,37 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--overwrite", action="store_true", help="replace an existing dataset of that id")
     add_shift_options(collect)
     collect.set_defaults(run=_collect)
+
+    from dynshift_agents.algorithms import ALGORITHMS
+    from dynshift_agents.experiment import GRADIENT_STEPS
+
+    train = commands.add_parser("train", help="train a world model or an offline agent on a dataset",
+                                description="Train on a local dataset; re-running the same command resumes from "
+                                            "the checkpoint in --out.")
+    train.add_argument("algorithm", choices=["world-model", *ALGORITHMS])
+    train.add_argument("--dataset", required=True, help="a local Minari dataset id")
+    train.add_argument("--gradient-steps", type=int, default=GRADIENT_STEPS,
+                       help=f"total learner steps (default {GRADIENT_STEPS}, CPU scale; papers: 1-3 M)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", help="run directory (default runs/ALGO/DATASET/seedS)")
+    train.add_argument("--learner", choices=["sac", "tqc"], help="policy learner (default sac)")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config field, e.g. --set penalty_coef=0.5 (JSON values)")
+    train.add_argument("--eval-every", type=int, default=0, help="evaluate on the real env every N steps")
+    train.add_argument("--checkpoint-every", type=int, default=10_000)
+    train.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    train.add_argument("--no-progress", action="store_true")
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint on a (shifted) env")
+    evaluate.add_argument("checkpoint")
+    evaluate.add_argument("--env", help="env id (default: the training data's)")
+    evaluate.add_argument("--episodes", type=int, default=10)
+    evaluate.add_argument("--seed", type=int, default=0, help="episode i is reset with seed S + i")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--threads", type=int, default=1)
+    add_shift_options(evaluate)
+    evaluate.set_defaults(run=_evaluate)
 
     datasets = commands.add_parser("datasets", help="list local datasets with size, returns and dynamics")
     datasets.add_argument("prefix", nargs="?", help="only ids starting with this, e.g. dynshift/hopper")

@@ -1,0 +1,77 @@
+"""MOPO: Model-based Offline Policy Optimization (Yu et al., NeurIPS 2020).
+
+Model rollouts are penalised by the ensemble's disagreement: r̃(s, a) = r(s, a) − λ · u(s, a), with
+u the largest, over *all* members, Euclidean norm of a member's predicted standard deviation over
+(Δstate, reward) — the "max aleatoric" estimator of the official code. Everything else is the
+offline base (:mod:`dynshift_agents.algorithms.base`) with MOPO's defaults.
+
+Deliberate deviations: none in the algorithm; CPU-scale presets shorten training (see
+:data:`PRESETS` and ``dynshift train --help``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from dynshift_agents.algorithms.base import OfflineAgent, OfflineConfig
+from dynshift_agents.rollout import ModelStep
+
+
+@dataclass
+class MOPOConfig(OfflineConfig):
+    """MOPO's hyperparameters (paper and official code)."""
+
+    penalty_coef: float = 1.0
+    """λ: weight of the uncertainty penalty."""
+    rollout_length: int = 5
+    """h: model steps per rollout."""
+
+    @classmethod
+    def for_dataset(cls, dataset_id: str, **overrides) -> "MOPOConfig":
+        """The official (h, λ) of the dataset's robot and kind (D4RL v0 settings), if known."""
+        robot, kind = _robot_and_kind(dataset_id)
+        h, lam = PRESETS.get((robot, kind), (cls.rollout_length, cls.penalty_coef))
+        return cls.from_dict({"rollout_length": h, "penalty_coef": lam} | overrides)
+
+
+PRESETS: dict[tuple[str, str], tuple[int, float]] = {
+    ("halfcheetah", "random"): (5, 0.5), ("halfcheetah", "medium"): (1, 1.0),
+    ("halfcheetah", "mixed"): (5, 1.0), ("halfcheetah", "medium-expert"): (5, 5.0),
+    ("hopper", "random"): (5, 1.0), ("hopper", "medium"): (5, 5.0),
+    ("hopper", "mixed"): (5, 1.0), ("hopper", "medium-expert"): (5, 1.0),
+    ("walker2d", "random"): (1, 1.0), ("walker2d", "medium"): (5, 5.0),
+    ("walker2d", "mixed"): (1, 1.0), ("walker2d", "medium-expert"): (1, 2.0),
+}
+"""(h, λ) per (robot, kind) from the official MOPO code (D4RL v0; ``mixed`` is medium-replay)."""
+
+
+def _robot_and_kind(dataset_id: str) -> tuple[str | None, str | None]:
+    from dynshift_agents.data.catalog import KINDS
+
+    parts = dataset_id.split("/")
+    if len(parts) < 3:
+        return None, None
+    name = parts[-1].rsplit("-v", 1)[0]
+    kind = next((k for k in sorted(KINDS, key=len, reverse=True) if name == k or name.startswith(k + "-")), None)
+    kind = {"medium-replay": "mixed"}.get(name, kind)
+    return parts[-2], kind
+
+
+def mopo_uncertainty(std: torch.Tensor) -> torch.Tensor:
+    """u = max over members of ‖σ_member‖₂ over the output dimensions; ``std`` is ``[members, batch, out]``."""
+    return std.norm(dim=-1).amax(dim=0)
+
+
+class MOPO(OfflineAgent):
+    """MOPO on the offline base: penalised model rewards, SAC (or TQC) on the mixture."""
+
+    name: ClassVar[str] = "mopo"
+    config_class: ClassVar[type[MOPOConfig]] = MOPOConfig
+    config: MOPOConfig
+
+    def process_model_step(self, step: ModelStep) -> ModelStep:
+        penalty = self.config.penalty_coef * mopo_uncertainty(step.std)
+        return step.replace(rewards=step.rewards - penalty)

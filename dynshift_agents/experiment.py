@@ -1,0 +1,122 @@
+"""Runs that combine the pieces: a cached world model per dataset, training an agent into a resumable
+run directory, evaluating a checkpoint. The command line (:mod:`dynshift_agents.cli`) is a thin layer
+over these functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from dynshift_agents.behaviour import ROBOTS, references, robot_of
+from dynshift_agents.data import load_dataset, load_transitions
+from dynshift_agents.data.scores import d4rl_score, normalised_score
+from dynshift_agents.world_model import WorldModel, WorldModelConfig
+
+GRADIENT_STEPS = 100_000
+"""Default training length: CPU scale (about 20 minutes on one core). The papers use 1–3 M."""
+
+
+def dynshift_home() -> Path:
+    """Where DynShift caches world models: ``$DYNSHIFT_HOME``, default ``~/.dynshift``."""
+    return Path(os.environ.get("DYNSHIFT_HOME", Path.home() / ".dynshift"))
+
+
+def _digest(values: dict) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def dataset_env(dataset_id: str) -> tuple[str, dict[str, Any]]:
+    """The env id and keywords a dataset was collected on (from its recorded env spec)."""
+    spec = load_dataset(dataset_id).spec.env_spec
+    if spec is None:
+        raise ValueError(f"dataset {dataset_id!r} records no env spec; pass the env explicitly")
+    env_id = spec.id
+    if env_id not in ROBOTS.values():  # e.g. Minari's mujoco/* datasets: the matching DynShift env
+        from dynshift_envs import V5_TWINS
+
+        twins = {v5: dyn for dyn, v5 in V5_TWINS.items()}
+        if env_id not in twins:
+            raise ValueError(f"dataset {dataset_id!r} was collected on {env_id}, which has no DynShift twin")
+        return twins[env_id], {}
+    return env_id, dict(spec.kwargs)
+
+
+def world_model_path(dataset_id: str, config: WorldModelConfig, seed: int) -> Path:
+    return dynshift_home() / "world_models" / dataset_id / f"{_digest(dataclasses.asdict(config))}-seed{seed}.pt"
+
+
+def world_model_for(dataset_id: str, config: WorldModelConfig | None = None, seed: int = 0,
+                    log: Callable[[int, dict], None] | None = None) -> WorldModel:
+    """The world model of ``dataset_id`` for this config and seed: loaded from the cache, or fitted
+    and cached (atomically) so every algorithm reuses it."""
+    config = config or WorldModelConfig()
+    path = world_model_path(dataset_id, config, seed)
+    if path.exists():
+        return WorldModel.load(path)
+    data = load_transitions(dataset_id)
+    model = WorldModel(data.obs.shape[1], data.actions.shape[1], config)
+    report = model.fit(data.obs, data.actions, data.rewards, data.next_obs, seed=seed, log=log)
+    model.metadata = {"dataset_id": dataset_id, "seed": seed, "fit": dataclasses.asdict(report) | {"history": None}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path, model.metadata)
+    return model
+
+
+def evaluate(agent, env_id: str, episodes: int = 10, seed: int = 0, **env_kwargs) -> dict[str, Any]:
+    """Return statistics and normalised scores (D4RL's constants and DynShift's references)."""
+    from dynshift_agents.evaluation import episode_returns
+
+    returns = episode_returns(agent, env_id, episodes, seed=seed, **env_kwargs)
+    robot = robot_of(env_id)
+    ref = references(robot)
+    return {
+        "env_id": env_id, "env_kwargs": env_kwargs, "episodes": episodes, "seed": seed,
+        "return_mean": float(returns.mean()), "return_std": float(returns.std()),
+        "returns": returns.tolist(),
+        "normalised_score": float(np.mean(d4rl_score(robot, returns))),
+        "normalised_score_dynshift": float(np.mean(normalised_score(returns, ref["random"], ref["expert"]))),
+    }
+
+
+def default_run_dir(algorithm: str, dataset_id: str, seed: int) -> Path:
+    return Path("runs") / algorithm / dataset_id.replace("/", "__") / f"seed{seed}"
+
+
+def train(algorithm: str, dataset_id: str, gradient_steps: int = GRADIENT_STEPS, seed: int = 0,
+          out: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None,
+          world_model_config: WorldModelConfig | None = None, eval_every: int = 0, eval_episodes: int = 5,
+          checkpoint_every: int = 10_000, progress: bool = True, log_formats=("stdout", "csv")):
+    """Train ``algorithm`` on ``dataset_id`` into ``out`` (logs, ``checkpoint/``); an existing
+    checkpoint there is resumed up to ``gradient_steps``. Returns the agent."""
+    from dynshift_agents.algorithms import ALGORITHMS, OfflineAgent
+
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {sorted(ALGORITHMS)}")
+    agent_class = ALGORITHMS[algorithm]
+    out = Path(out) if out is not None else default_run_dir(algorithm, dataset_id, seed)
+    checkpoint = out / "checkpoint"
+    data = load_transitions(dataset_id)
+    config = agent_class.config_class.for_dataset(dataset_id, **(overrides or {}))
+    if (checkpoint / "agent.json").exists():
+        agent = OfflineAgent.load(checkpoint, dataset=data)
+        if agent.name != algorithm or agent.dataset_id != dataset_id or agent.seed != seed or agent.config != config:
+            raise FileExistsError(f"{out} holds a different run ({agent.name} on {agent.dataset_id}, seed {agent.seed}, "
+                                  f"config {dataclasses.asdict(agent.config)}); choose another --out")
+        print(f"resuming {out} at {agent.gradient_steps} gradient steps", flush=True)
+    else:
+        env_id, env_kwargs = dataset_env(dataset_id)
+        model = world_model_for(dataset_id, world_model_config, seed=seed,
+                                log=(lambda epoch, stats: print(f"world model epoch {epoch}: {stats}", flush=True))
+                                if progress else None)
+        agent = agent_class(env_id, model, data, config, seed=seed, env_kwargs=env_kwargs, dataset_id=dataset_id)
+    out.mkdir(parents=True, exist_ok=True)
+    agent.learn(gradient_steps, log_dir=out, log_formats=log_formats, progress_bar=progress, eval_every=eval_every,
+                eval_episodes=eval_episodes, checkpoint_dir=checkpoint, checkpoint_every=checkpoint_every)
+    return agent
