@@ -118,7 +118,7 @@ def _train(args: argparse.Namespace) -> None:
     if args.learner:
         overrides["learner"] = args.learner
     agent = experiment.train(args.algorithm, args.dataset, gradient_steps=args.gradient_steps, seed=args.seed,
-                             out=args.out, overrides=overrides, eval_every=args.eval_every,
+                             out=args.out, overrides=overrides, world_model=args.world_model, eval_every=args.eval_every,
                              checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
     print(f"{agent.name} trained for {agent.gradient_steps} gradient steps; checkpoint in "
           f"{args.out or experiment.default_run_dir(args.algorithm, args.dataset, args.seed)}/checkpoint")
@@ -177,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"total learner steps (default {GRADIENT_STEPS}, CPU scale; papers: 1-3 M)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", help="run directory (default runs/ALGO/DATASET/seedS)")
+    train.add_argument("--world-model", metavar="FILE",
+                       help="a world model file (default: the dataset's cached one, fitted on first use)")
     train.add_argument("--learner", choices=["sac", "tqc"], help="policy learner (default sac)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config field, e.g. --set penalty_coef=0.5 (JSON values)")

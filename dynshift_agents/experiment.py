@@ -91,10 +91,12 @@ def default_run_dir(algorithm: str, dataset_id: str, seed: int) -> Path:
 
 def train(algorithm: str, dataset_id: str, gradient_steps: int = GRADIENT_STEPS, seed: int = 0,
           out: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None,
-          world_model_config: WorldModelConfig | None = None, eval_every: int = 0, eval_episodes: int = 5,
+          world_model_config: WorldModelConfig | None = None, world_model: str | os.PathLike | None = None,
+          eval_every: int = 0, eval_episodes: int = 5,
           checkpoint_every: int = 10_000, progress: bool = True, log_formats=("stdout", "csv")):
     """Train ``algorithm`` on ``dataset_id`` into ``out`` (logs, ``checkpoint/``); an existing
-    checkpoint there is resumed up to ``gradient_steps``. Returns the agent."""
+    checkpoint there is resumed up to ``gradient_steps``. The world model is ``world_model`` (a file)
+    if given, else the dataset's cached one for ``world_model_config`` and ``seed``. Returns the agent."""
     from dynshift_agents.algorithms import ALGORITHMS, OfflineAgent
 
     if algorithm not in ALGORITHMS:
@@ -112,9 +114,12 @@ def train(algorithm: str, dataset_id: str, gradient_steps: int = GRADIENT_STEPS,
         print(f"resuming {out} at {agent.gradient_steps} gradient steps", flush=True)
     else:
         env_id, env_kwargs = dataset_env(dataset_id)
-        model = world_model_for(dataset_id, world_model_config, seed=seed,
-                                log=(lambda epoch, stats: print(f"world model epoch {epoch}: {stats}", flush=True))
-                                if progress else None)
+        if world_model is not None:
+            model = WorldModel.load(world_model)
+        else:
+            model = world_model_for(dataset_id, world_model_config, seed=seed,
+                                    log=(lambda epoch, stats: print(f"world model epoch {epoch}: {stats}", flush=True))
+                                    if progress else None)
         agent = agent_class(env_id, model, data, config, seed=seed, env_kwargs=env_kwargs, dataset_id=dataset_id)
     out.mkdir(parents=True, exist_ok=True)
     agent.learn(gradient_steps, log_dir=out, log_formats=log_formats, progress_bar=progress, eval_every=eval_every,

@@ -99,8 +99,8 @@ class GaussianEnsemble(nn.Module):
         widths = (in_dim, *config.hidden)
         self.hidden = nn.ModuleList(EnsembleLinear(config.members, a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.head = EnsembleLinear(config.members, widths[-1], 2 * out_dim)
-        self.max_logvar = nn.Parameter(torch.full((1, 1, out_dim), config.max_logvar))
-        self.min_logvar = nn.Parameter(torch.full((1, 1, out_dim), config.min_logvar))
+        self.max_logvar = nn.Parameter(torch.full((1, 1, out_dim), float(config.max_logvar)))
+        self.min_logvar = nn.Parameter(torch.full((1, 1, out_dim), float(config.min_logvar)))
         self.register_buffer("decay", torch.tensor(config.weight_decay, dtype=torch.float32))
         self.out_dim = out_dim
 
