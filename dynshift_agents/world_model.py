@@ -58,6 +58,9 @@ class WorldModelConfig:
     """Weight of ``Σ max_logvar − Σ min_logvar`` in the loss."""
     bootstrap: bool = True
     """Each member trains on its own bootstrap resample of the training rows."""
+    fit_bf16: bool = False
+    """Fit with bfloat16 matrix products (autocast; the loss itself stays float32): about 2× faster
+    on CPUs with bf16 units (``scripts/bench_agents.py``). Sampling and prediction stay float32."""
 
     def __post_init__(self):
         self.hidden = tuple(self.hidden)
@@ -107,7 +110,7 @@ class GaussianEnsemble(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         for layer in self.hidden:
             x = F.silu(layer(x))
-        mean, raw = self.head(x).split(self.out_dim, dim=-1)
+        mean, raw = self.head(x).float().split(self.out_dim, dim=-1)  # float32 even under bf16 autocast
         # soft clamp into [min_logvar, max_logvar], differentiable in the bounds
         logvar = self.max_logvar - F.softplus(self.max_logvar - raw)
         logvar = self.min_logvar + F.softplus(logvar - self.min_logvar)
@@ -181,7 +184,8 @@ class WorldModel(nn.Module):
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Training loss on standardised inputs ``x`` and raw targets ``y`` (``[members, batch, ·]``)."""
-        mean, logvar = self.ensemble(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.fit_bf16):
+            mean, logvar = self.ensemble(x)
         nll = ((mean - y).pow(2) * torch.exp(-logvar) + logvar).mean(dim=(1, 2)).sum()
         bounds = self.config.logvar_bound_coef * (self.ensemble.max_logvar.sum() - self.ensemble.min_logvar.sum())
         return nll + bounds + self.ensemble.decay_loss()

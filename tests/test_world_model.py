@@ -148,3 +148,11 @@ def test_rollouts_stop_terminated_rows_and_keep_the_model_state():
             assert torch.equal(b.obs, a.next_obs[~a.dones])
     assert all(len(step) > 0 for step in steps)
     assert sum(1 for c in chunk_of if c == 0) <= 4  # never longer than the horizon
+
+
+def test_bf16_fitting_reaches_the_same_accuracy():
+    obs, act, rew, next_obs, *_ = linear_gaussian()
+    model = WorldModel(4, 2, WorldModelConfig(hidden=(64, 64), weight_decay=(0, 0, 0), patience=8, fit_bf16=True))
+    report = model.fit(obs, act, rew, next_obs, seed=0)
+    assert max(report.holdout_mse) < 1.5 * NOISE**2
+    assert model.ensemble.head.weight.dtype == torch.float32

@@ -344,7 +344,11 @@ def _write(dataset_id: str, env_id: str, env_kwargs: dict, robot: str, kind: str
     root = datasets_root()
     build = root / ".dynshift-partial" / f"build-{os.getpid()}-{time.time_ns()}"
     reference = references(robot)
-    returns = np.array([e.rewards.sum() for e in episodes])
+    # return statistics over complete episodes: those the env ended (termination or its time limit),
+    # not the ones cut by the dataset's size or a segment boundary
+    limit = env.spec.max_episode_steps
+    complete = [e for e in episodes if e.terminations[-1] or (limit and len(e) == limit)] or episodes
+    returns = np.array([e.rewards.sum() for e in complete])
     buffers = [
         EpisodeBuffer(id=i, seed=e.seed, observations=e.observations, actions=e.actions, rewards=e.rewards,
                       terminations=e.terminations, truncations=e.truncations, infos={"dynamics": e.dynamics})
@@ -357,7 +361,7 @@ def _write(dataset_id: str, env_id: str, env_kwargs: dict, robot: str, kind: str
         "context_names": list(env.unwrapped.context_names),
         "collection_seconds": round(seconds, 1),
         "references": reference,
-        "episode_returns": {"mean": float(returns.mean()), "std": float(returns.std()),
+        "episode_returns": {"mean": float(returns.mean()), "std": float(returns.std()), "episodes": len(returns),
                             "min": float(returns.min()), "max": float(returns.max())},
     }
     try:

@@ -1,0 +1,167 @@
+"""Agent-side speed, side by side in one run, with ratios.
+
+    python scripts/bench_agents.py                 # 2 torch threads, the shapes of the papers
+    python scripts/bench_agents.py --threads 1 --quick
+
+1. World-model gradient steps/s (7 members, 4×200 SiLU, batch 256 per member, HalfCheetah shapes):
+   DynShift's batched ensemble against a naive per-member loop over seven ``nn.Sequential`` of the
+   same shapes (same loss, one Adam); goals ≥ 1.5× the loop and ≥ 86 steps/s (the public PyTorch
+   reimplementation's figure in REFERENCE.md).
+2. Model rollout transitions/s: 50 000 start states × 5 steps with the MOPO penalty and a 256×2 SAC
+   actor, in chunks of 4 096 start states against one 50 000-row batch.
+3. SAC gradient steps/s (256×2, batch 256): the offline agent's learner on a ``MixedReplayBuffer``
+   against plain SB3 ``SAC`` on an ordinary ``ReplayBuffer`` of the same size.
+
+Medians of ``--repeats`` timed windows after a warm-up. Figures vary with the machine's load: compare
+the ratios, which are measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from stable_baselines3 import SAC
+from torch import nn
+
+import dynshift_envs  # noqa: F401
+from dynshift_agents.algorithms import MOPO, MOPOConfig
+from dynshift_agents.data import Transitions
+from dynshift_agents.world_model import WorldModel, WorldModelConfig
+
+OBS, ACT = 17, 6
+
+
+def timed(fn, steps: int, repeats: int) -> float:
+    """Median rate (calls/s) over ``repeats`` windows of ``steps`` calls, after one warm-up window."""
+    fn_window = lambda: [fn() for _ in range(steps)]  # noqa: E731
+    fn_window()
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn_window()
+        rates.append(steps / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def fake_transitions(n: int, rng: np.random.Generator) -> Transitions:
+    obs = rng.normal(size=(n, OBS)).astype(np.float32)
+    return Transitions(obs=obs, actions=rng.uniform(-1, 1, (n, ACT)).astype(np.float32),
+                       rewards=rng.normal(size=n).astype(np.float32),
+                       next_obs=(obs + 0.1 * rng.normal(size=obs.shape)).astype(np.float32),
+                       terminals=np.zeros(n, bool), timeouts=np.zeros(n, bool))
+
+
+def bench_world_model(steps: int, repeats: int) -> tuple[float, float]:
+    config = WorldModelConfig()
+    model = WorldModel(OBS, ACT, config)
+    x = torch.randn(config.members, 256, OBS + ACT)
+    y = torch.randn(config.members, 256, OBS + 1)
+    optimizer = torch.optim.Adam(model.ensemble.parameters(), lr=1e-3)
+
+    def batched():
+        loss = model.loss(x, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    widths = (OBS + ACT, *config.hidden)
+    members = [nn.Sequential(*[m for a, b in zip(widths[:-1], widths[1:]) for m in (nn.Linear(a, b), nn.SiLU())],
+                             nn.Linear(widths[-1], 2 * (OBS + 1))) for _ in range(config.members)]
+    max_logvar = nn.Parameter(torch.full((OBS + 1,), 0.5))
+    min_logvar = nn.Parameter(torch.full((OBS + 1,), -10.0))
+    loop_optimizer = torch.optim.Adam([p for m in members for p in m.parameters()] + [max_logvar, min_logvar], lr=1e-3)
+
+    def loop():
+        total = 0.0
+        for m, net in enumerate(members):
+            mean, raw = net(x[m]).split(OBS + 1, dim=-1)
+            logvar = max_logvar - F.softplus(max_logvar - raw)
+            logvar = min_logvar + F.softplus(logvar - min_logvar)
+            total = total + ((mean - y[m]).pow(2) * torch.exp(-logvar) + logvar).mean()
+            linears = [layer for layer in net if isinstance(layer, nn.Linear)]
+            total = total + sum(c * 0.5 * layer.weight.pow(2).sum() for c, layer in zip(config.weight_decay, linears))
+        total = total + 0.01 * (max_logvar.sum() - min_logvar.sum())
+        loop_optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        loop_optimizer.step()
+
+    return timed(batched, steps, repeats), timed(loop, steps, repeats)
+
+
+def bench_rollout(repeats: int, start_states: int) -> dict[str, float]:
+    rng = np.random.default_rng(0)
+    data = fake_transitions(start_states, rng)
+    model = WorldModel(OBS, ACT)
+    rates = {}
+    for chunk in (4096, start_states):
+        agent = MOPO("DynShift/HalfCheetah-v0", model, data,
+                     MOPOConfig(rollout_batch_size=start_states, rollout_length=5, rollout_chunk=chunk), seed=0)
+        count = {}
+
+        def once():
+            count["n"] = agent.rollout()["rollout/transitions"]
+
+        rate = timed(once, 1, repeats)
+        rates[chunk] = rate * count["n"]
+    return rates
+
+
+def bench_sac(steps: int, repeats: int) -> tuple[float, float]:
+    rng = np.random.default_rng(0)
+    data = fake_transitions(100_000, rng)
+    agent = MOPO("DynShift/HalfCheetah-v0", WorldModel(OBS, ACT), data, MOPOConfig(), seed=0)
+    # fill the model part so batches really mix (5 % real)
+    agent.replay_buffer.add_model(data.obs, data.next_obs, data.actions, data.rewards, data.terminals)
+    agent.learner.set_logger(__import__("stable_baselines3.common.logger", fromlist=["configure"]).configure(None, []))
+
+    env = gym.make("DynShift/HalfCheetah-v0")
+    plain = SAC("MlpPolicy", env, buffer_size=100_000, learning_starts=0, batch_size=256,
+                policy_kwargs={"net_arch": [256, 256]}, seed=0, device="cpu")
+    for i in range(100_000):
+        plain.replay_buffer.add(data.obs[i:i + 1], data.next_obs[i:i + 1], data.actions[i:i + 1], data.rewards[i:i + 1],
+                                data.terminals[i:i + 1], [{}])
+    plain.set_logger(agent.learner.logger)
+    offline = timed(lambda: agent.learner.train(gradient_steps=50, batch_size=256), max(1, steps // 50), repeats) * 50
+    baseline = timed(lambda: plain.train(gradient_steps=50, batch_size=256), max(1, steps // 50), repeats) * 50
+    return offline, baseline
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter windows")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    repeats, steps = (3, 50) if args.quick else (5, 200)
+    print(f"torch {torch.__version__}, {args.threads} thread(s); medians of {repeats} windows\n")
+
+    batched, loop = bench_world_model(steps, repeats)
+    print("world model gradient steps/s (7 × 4×200, batch 256 per member)")
+    print(f"  batched ensemble   {batched:8.1f}")
+    print(f"  per-member loop    {loop:8.1f}")
+    print(f"  ratio              {batched / loop:8.2f}×   (goal ≥ 1.5×; ≥ 86 steps/s: "
+          f"{'met' if batched >= 86 else 'not met'})\n")
+
+    start_states = 10_000 if args.quick else 50_000
+    rates = bench_rollout(repeats, start_states)
+    print(f"model rollout transitions/s ({start_states} start states × 5 steps, MOPO penalty, SAC actor)")
+    print(f"  chunks of 4096     {rates[4096]:10.0f}")
+    print(f"  one batch          {rates[start_states]:10.0f}")
+    print(f"  ratio              {rates[4096] / rates[start_states]:10.2f}×\n")
+
+    offline, baseline = bench_sac(steps, repeats)
+    print("SAC gradient steps/s (256×2, batch 256)")
+    print(f"  offline agent (MixedReplayBuffer)  {offline:7.1f}")
+    print(f"  plain SB3 SAC (ReplayBuffer)       {baseline:7.1f}")
+    print(f"  ratio                              {offline / baseline:7.2f}×")
+
+
+if __name__ == "__main__":
+    main()
