@@ -184,6 +184,16 @@ def test_end_to_end_save_load_predict(tiny, tmp_path):
     assert loaded.gradient_steps == 350
 
 
+def test_periodic_evaluation_and_logs(tiny, tmp_path):
+    dataset_id, data, model = tiny
+    agent = MOPO(ENV, model, data, MOPOConfig(**TINY_AGENT), seed=0)
+    agent.learn(100, progress_bar=False, log_dir=tmp_path, eval_every=100, eval_episodes=1)
+    rows = list(csv.DictReader((tmp_path / "progress.csv").open()))
+    assert rows[0]["eval/return_mean"] == "" and float(rows[1]["eval/return_mean"]) < 1000
+    assert {"rollout/transitions", "train/critic_loss", "time/gradient_steps_per_s"} <= set(rows[0])
+    assert list(tmp_path.glob("events.out.tfevents.*"))  # TensorBoard
+
+
 def test_same_seed_same_first_losses(tiny, tmp_path):
     dataset_id, data, model = tiny
 

@@ -1,0 +1,88 @@
+"""The shipped behaviour policies: present for every robot, safe to load, deterministic, as good as stated."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+import pytest
+import torch
+
+from dynshift_agents.behaviour import ROBOTS, UniformPolicy, index, load_policy, policy_info, references
+from dynshift_agents.evaluation import episode_returns
+
+
+@pytest.fixture(params=sorted(ROBOTS))
+def robot(request):
+    return request.param
+
+
+def test_every_robot_ships_medium_expert_and_mixed_snapshots(robot):
+    shipped = index()[robot]
+    assert {"medium", "expert"} <= set(shipped)
+    mixed = sorted((p for n, p in shipped.items() if n.startswith("mixed-")), key=lambda p: p.steps)
+    assert mixed and mixed[-1].steps < shipped["medium"].steps < shipped["expert"].steps + 1
+    medium, expert = shipped["medium"], shipped["expert"]
+    assert medium.return_mean < expert.return_mean
+    ref = references(robot)
+    assert ref["random"] < medium.return_mean and ref["episodes"] >= 100
+    # D4RL's medium is about a third of the expert's return: the shipped one is in that region
+    fraction = (medium.return_mean - ref["random"]) / (expert.return_mean - ref["random"])
+    assert 0.15 < fraction < 0.6
+
+
+def test_weights_load_without_pickled_code_on_the_cpu(robot):
+    for info in index()[robot].values():
+        path = resources.files("dynshift_agents.policies").joinpath(info.file)
+        with resources.as_file(path) as file:
+            state = torch.load(file, map_location="cpu", weights_only=True)
+        assert all(isinstance(v, torch.Tensor) and v.device.type == "cpu" for v in state.values())
+    policy = load_policy(robot, "medium")
+    assert next(policy.parameters()).device.type == "cpu" and not policy.training
+
+
+def test_policies_act_deterministically(robot):
+    policy = load_policy(robot, "expert")
+    obs = np.random.default_rng(0).normal(size=(8, policy.observation_space.shape[0]))
+    a, _ = policy.predict(obs, deterministic=True)
+    b, _ = load_policy(robot, "expert").predict(obs, deterministic=True)
+    np.testing.assert_array_equal(a, b)
+    assert policy.action_space.contains(a[0].astype(policy.action_space.dtype))
+    c, _ = policy.predict(obs, deterministic=False)
+    assert not np.array_equal(a, c)
+
+
+def test_unknown_policies_are_clear_errors():
+    with pytest.raises(ValueError, match="shipped"):
+        policy_info("hopper", "legendary")
+    with pytest.raises(ValueError, match="halfcheetah"):
+        load_policy("cheetah", "medium")
+
+
+def test_uniform_policy_is_seeded_and_in_bounds():
+    from gymnasium.spaces import Box
+
+    space = Box(-1, 1, (3,), np.float32)
+    a, _ = UniformPolicy(space, 1).predict(np.zeros((5, 4)))
+    b, _ = UniformPolicy(space, 1).predict(np.zeros((5, 4)))
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (5, 3) and (np.abs(a) <= 1).all()
+
+
+def test_one_episode_of_each_stated_policy_is_in_its_band(robot):
+    """One seeded episode of medium and expert lands within the stated mean ± 3 std (+5 %)."""
+    for name in ("medium", "expert"):
+        info = policy_info(robot, name)
+        returns = episode_returns(load_policy(robot, name), ROBOTS[robot], episodes=1, seed=0)
+        band = 3 * info.return_std + 0.05 * abs(info.return_mean)
+        assert abs(returns[0] - info.return_mean) <= band, (name, returns, info)
+
+
+@pytest.mark.slow
+def test_the_stated_returns_reproduce(robot):
+    """The table's figures: 10 deterministic episodes with seeds 0..9 (``scripts/ship_behaviour.py``)."""
+    for name in ("medium", "expert"):
+        info = policy_info(robot, name)
+        returns = episode_returns(load_policy(robot, name), ROBOTS[robot], episodes=10, seed=0)
+        assert returns.mean() == pytest.approx(info.return_mean, rel=0.02, abs=2.0)
+        assert returns.std() == pytest.approx(info.return_std, rel=0.2, abs=5.0)
