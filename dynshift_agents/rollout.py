@@ -55,17 +55,17 @@ class ModelEnv:
 
 
 @torch.no_grad()
-def rollout(model_env: ModelEnv, act: Callable[[torch.Tensor], torch.Tensor], start_obs: torch.Tensor,
+def rollout(model_env: ModelEnv, act: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], start_obs: torch.Tensor,
             horizon: int, chunk: int = 4096, generator: torch.Generator | None = None,
             process: Callable[[ModelStep], ModelStep] | None = None) -> Iterator[ModelStep]:
-    """Roll ``act`` (observations → env-unit actions) through the model from every start state for
+    """Roll ``act`` (observations and their rollout indices → env-unit actions) through the model from every start state for
     up to ``horizon`` steps; rows stop after their first terminal step. Yields per-step batches, passed
     through ``process``; the rollout itself continues from the model's unprocessed next states."""
     for begin in range(0, len(start_obs), chunk):
         obs = start_obs[begin:begin + chunk]
         index = torch.arange(begin, begin + len(obs))
         for _ in range(horizon):
-            raw = model_env.step(obs, act(obs), generator=generator, rollout_index=index)
+            raw = model_env.step(obs, act(obs, index), generator=generator, rollout_index=index)
             yield process(raw) if process is not None else raw
             alive = ~raw.dones  # the rollout continues in the model's own state, whatever process changed
             if not alive.any():

@@ -223,7 +223,7 @@ class WorldModel(nn.Module):
 
         m, n_train = cfg.members, len(train_idx)
         rows = train_idx[rng.integers(n_train, size=(m, n_train))] if cfg.bootstrap else np.tile(train_idx, (m, 1))
-        optimizer = torch.optim.Adam(self.ensemble.parameters(), lr=cfg.learning_rate)
+        optimizer = torch.optim.Adam(self.ensemble.parameters(), lr=cfg.learning_rate, fused=True)
         best = self.holdout_mse(x_hold, y_hold).clone()
         best_state = {k: v.clone() for k, v in self.ensemble.state_dict().items()}
         epochs = since_improvement = steps = 0

@@ -138,7 +138,7 @@ def test_rollouts_stop_terminated_rows_and_keep_the_model_state():
     # terminate every row whose first coordinate is positive
     env = ModelEnv(model, lambda o, a, n: n[:, 0] > 0)
     start = torch.randn(100, 2)
-    steps = list(rollout(env, lambda o: torch.zeros(len(o), 1), start, horizon=4, chunk=30,
+    steps = list(rollout(env, lambda o, i: torch.zeros(len(o), 1), start, horizon=4, chunk=30,
                          generator=torch.Generator().manual_seed(0)))
     chunk_of = [int(step.rollout_index[0]) // 30 for step in steps]
     assert sorted(set(chunk_of)) == [0, 1, 2, 3]

@@ -149,8 +149,20 @@ class OfflineAgent:
         """What the policy sees (AugWM's context-conditioned policy appends z)."""
         return self.env_observation_space
 
+    def policy_input(self, obs: torch.Tensor, rollout_index: torch.Tensor) -> torch.Tensor:
+        """What the policy sees at a model state during rollouts (AugWM's LM variant appends z)."""
+        return obs
+
+    def buffer_dataset(self, dataset: Transitions) -> Transitions:
+        """The dataset as the buffer stores it, in policy observations (default: unchanged)."""
+        return dataset
+
+    def begin_rollout(self, start_states: int) -> None:
+        """Called before each rollout (AugWM draws one z per rollout here)."""
+
     def process_model_step(self, step: ModelStep) -> ModelStep:
-        """Change model transitions before they enter the buffer (MOPO penalises the reward here)."""
+        """Change model transitions before they enter the buffer (MOPO penalises the reward here);
+        ``obs``/``next_obs`` of the result are what the policy sees."""
         return step
 
     def after_train(self, gradient_steps: int) -> None:
@@ -165,7 +177,8 @@ class OfflineAgent:
         """Give the agent its offline data (needed for ``learn``, not for ``predict``)."""
         cfg = self.config
         policy = self.learner.policy
-        scaled = dataclasses.replace(dataset, actions=policy.scale_action(dataset.actions).astype(np.float32))
+        stored = self.buffer_dataset(dataset)
+        scaled = dataclasses.replace(stored, actions=policy.scale_action(stored.actions).astype(np.float32))
         self.dataset = dataset
         self.learner.replay_buffer = MixedReplayBuffer(
             cfg.rollout_batch_size * cfg.rollout_length * cfg.retain_rounds, self.policy_observation_space(),
@@ -177,9 +190,10 @@ class OfflineAgent:
     def replay_buffer(self) -> MixedReplayBuffer:
         return self.learner.replay_buffer
 
-    def _act(self, obs: torch.Tensor) -> torch.Tensor:
+    def _act(self, obs: torch.Tensor, rollout_index: torch.Tensor) -> torch.Tensor:
         """The current stochastic policy's actions in env units, for rollouts."""
-        squashed = self.learner.policy.actor(obs.to(self.learner.device), deterministic=False).cpu()
+        policy_obs = self.policy_input(obs, rollout_index).to(self.learner.device)
+        squashed = self.learner.policy.actor(policy_obs, deterministic=False).cpu()
         low = torch.as_tensor(self.action_space.low)
         high = torch.as_tensor(self.action_space.high)
         return low + 0.5 * (squashed + 1.0) * (high - low)
@@ -190,6 +204,7 @@ class OfflineAgent:
         cfg = self.config
         start = torch.as_tensor(self.dataset.obs[self.rng.integers(len(self.dataset), size=cfg.rollout_batch_size)])
         self.learner.policy.set_training_mode(False)
+        self.begin_rollout(cfg.rollout_batch_size)
         count, reward_sum, lengths = 0, 0.0, torch.zeros(cfg.rollout_batch_size)
         scale = self.learner.policy.scale_action
         for step in rollout(self.model_env, self._act, start, cfg.rollout_length, cfg.rollout_chunk,

@@ -1,0 +1,132 @@
+"""AugWM: the augmentations' formulas, z held along a rollout, and the context in the policy input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dynshift_agents.algorithms import AugWM, AugWMConfig, OfflineAgent
+from dynshift_agents.algorithms.augwm import das, rad, rans
+from dynshift_agents.data import collect, load_transitions
+from dynshift_agents.world_model import WorldModel, WorldModelConfig
+
+ENV = "DynShift/HalfCheetah-v0"
+TINY = dict(rollout_batch_size=64, rollout_freq=50, net_arch=(16, 16), batch_size=32, rollout_length=3,
+            penalty_coef=0.0)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MINARI_DATASETS_PATH", str(tmp_path_factory.mktemp("store")))
+        torch.set_num_threads(1)
+        data = load_transitions(collect("halfcheetah", "random", size=1500, progress=False).spec.dataset_id)
+        model = WorldModel(17, 6, WorldModelConfig(hidden=(16,), weight_decay=(0, 0), max_epochs=1))
+        model.fit(data.obs, data.actions, data.rewards, data.next_obs)
+        yield data, model
+
+
+def test_augmentation_formulas_on_hand_made_transitions():
+    s = torch.tensor([[1.0, -2.0, 4.0]])
+    s_next = torch.tensor([[2.0, 0.0, 1.0]])
+    z = torch.tensor([[0.5, 2.0, 1.5]])
+    assert torch.equal(das(s, s_next, z)[1], torch.tensor([[1.5, 2.0, -0.5]]))  # s + z(s' − s)
+    assert torch.equal(das(s, s_next, z)[0], s)
+    assert torch.equal(rad(s, s_next, z)[0], torch.tensor([[0.5, -4.0, 6.0]]))
+    assert torch.equal(rad(s, s_next, z)[1], torch.tensor([[1.0, 0.0, 1.5]]))
+    assert torch.equal(rans(s, s_next, z)[0], s)
+    assert torch.equal(rans(s, s_next, z)[1], torch.tensor([[1.0, 0.0, 1.5]]))
+    ones = torch.ones_like(z)
+    for fn in (das, rad, rans):  # z = 1 is the identity
+        assert all(torch.equal(a, b) for a, b in zip(fn(s, s_next, ones), (s, s_next)))
+
+
+def stored_rollout(agent):
+    """Run one rollout and return what entered the buffer, by rollout index."""
+    captured = []
+    original = agent.process_model_step
+
+    def spy(step):
+        out = original(step)
+        captured.append((step, out))
+        return out
+
+    agent.process_model_step = spy
+    agent.rollout()
+    return captured
+
+
+@pytest.mark.parametrize("augmentation", ["das", "rad", "rans"])
+def test_z_is_held_along_each_rollout_and_appended_as_context(tiny, augmentation):
+    data, model = tiny
+    agent = AugWM(ENV, model, data, AugWMConfig(**TINY, augmentation=augmentation, context=True), seed=0)
+    assert agent.learner.observation_space.shape == (34,)
+    z_seen = {}
+    for raw, out in stored_rollout(agent):
+        z = out.obs[:, 17:]
+        assert torch.equal(out.next_obs[:, 17:], z)  # the same z on both sides of a transition
+        for index, row in zip(raw.rollout_index.tolist(), z):
+            z_seen.setdefault(index, []).append(row)
+        expected_obs, expected_next = {"das": das, "rad": rad, "rans": rans}[augmentation](raw.obs, raw.next_obs, z)
+        assert torch.equal(out.obs[:, :17], expected_obs) and torch.equal(out.next_obs[:, :17], expected_next)
+    assert len(z_seen) == 64
+    for rows in z_seen.values():  # one z per rollout, held along it
+        assert all(torch.equal(rows[0], r) for r in rows)
+    all_z = torch.stack([rows[0] for rows in z_seen.values()])
+    assert all_z.min() >= 0.5 and all_z.max() <= 1.5 and all_z.std() > 0.2
+    # dataset rows carry z = 1 in the same place
+    real = agent.replay_buffer.real["observations"]
+    assert real.shape == (1500, 34) and (real[:, 17:] == 1).all()
+
+
+def test_the_context_reaches_the_acting_policy(tiny):
+    data, model = tiny
+    agent = AugWM(ENV, model, data, AugWMConfig(**TINY, context=True), seed=0)
+    seen = []
+    actor = agent.learner.policy.actor
+    original = actor.forward
+    actor.forward = lambda obs, deterministic=False: (seen.append(obs.clone()), original(obs, deterministic))[1]
+    agent.rollout()
+    first = seen[0]
+    assert first.shape[1] == 34
+    np.testing.assert_array_equal(first[:, 17:].numpy(), agent.rollout_z[: len(first)].numpy())
+
+
+def test_default_policy_sees_states_only_and_oracle_uses_one_z(tiny):
+    data, model = tiny
+    agent = AugWM(ENV, model, data, AugWMConfig(**TINY, oracle_z=(0.75,)), seed=0)
+    assert agent.learner.observation_space.shape == (17,)
+    for raw, out in stored_rollout(agent):
+        np.testing.assert_allclose(out.next_obs, raw.obs + 0.75 * (raw.next_obs - raw.obs), rtol=1e-6, atol=1e-6)
+
+
+def test_z_per_transition_changes_within_a_rollout(tiny):
+    data, model = tiny
+    agent = AugWM(ENV, model, data, AugWMConfig(**TINY, z_per="transition", context=True), seed=0)
+    steps = stored_rollout(agent)
+    first, second = steps[0][1], steps[1][1]
+    assert not torch.equal(first.obs[: len(second), 17:], second.obs[:, 17:])
+
+
+def test_train_save_load_predict_with_context(tiny, tmp_path):
+    data, model = tiny
+    agent = AugWM(ENV, model, data, AugWMConfig(**TINY, context=True), seed=0)
+    agent.learn(100, progress_bar=False, checkpoint_dir=tmp_path / "ckpt")
+    loaded = OfflineAgent.load(tmp_path / "ckpt")
+    assert type(loaded) is AugWM and loaded.config.context
+    obs = data.obs[:5]
+    np.testing.assert_array_equal(agent.predict(obs)[0], loaded.predict(obs)[0])
+    ones = np.concatenate([obs, np.ones_like(obs)], 1)
+    np.testing.assert_array_equal(loaded.predict(obs)[0], loaded.predict(ones)[0])  # default context z = 1
+    z = np.full(17, 0.6)
+    assert not np.array_equal(loaded.predict(obs, context=z)[0], loaded.predict(obs)[0])
+
+
+def test_bad_configs():
+    with pytest.raises(ValueError, match="das"):
+        AugWMConfig(augmentation="mixup")
+    with pytest.raises(ValueError, match="z_low"):
+        AugWMConfig(z_low=2.0, z_high=1.0)
+    with pytest.raises(ValueError, match="z_per"):
+        AugWMConfig(z_per="episode")
