@@ -160,6 +160,13 @@ class WorldModel(nn.Module):
         return self.ensemble(self._inputs(obs, actions))
 
     @torch.no_grad()
+    def predict_mean(self, obs, actions) -> tuple[torch.Tensor, torch.Tensor]:
+        """The elites' average mean prediction: ``Δstate [batch, obs_dim]`` and ``reward [batch]``."""
+        mean, _ = self(obs, actions)
+        average = mean[self.elite_index].mean(0)
+        return average[:, :-1], average[:, -1]
+
+    @torch.no_grad()
     def sample(self, obs, actions, generator: torch.Generator | None = None,
                deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """One model step for a batch: each row uses an elite member drawn uniformly at random.

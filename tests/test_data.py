@@ -235,3 +235,26 @@ def test_command_line(capsys):
         cli.main(["collect", "ant", "random", "--crippled-legs", "9"])
     assert exit_info.value.code == 2
     assert "crippled" in capsys.readouterr().err
+
+
+def test_minari_datasets_made_elsewhere_load_too():
+    """A dataset in the layout of Minari's own mujoco/* datasets (v5 env, no dynamics infos)."""
+    from minari.data_collector.episode_buffer import EpisodeBuffer
+
+    from dynshift_agents.experiment import dataset_env
+
+    env = gym.make("HalfCheetah-v5")
+    obs, _ = env.reset(seed=0)
+    observations, actions, rewards = [obs], [], []
+    for _ in range(50):
+        action = env.action_space.sample()
+        obs, reward, *_ = env.step(action)
+        observations.append(obs), actions.append(action), rewards.append(reward)
+    episode = EpisodeBuffer(id=0, observations=np.array(observations), actions=np.array(actions), rewards=rewards,
+                            terminations=[False] * 50, truncations=[False] * 49 + [True])
+    minari.create_dataset_from_buffers("mujoco/halfcheetah/medium-v0", [episode], env=env, algorithm_name="test",
+                                       author="test", author_email="test", code_permalink="test", description="test")
+    data = load_transitions("mujoco/halfcheetah/medium-v0")
+    assert len(data) == 50 and data.dynamics is None
+    np.testing.assert_array_equal(data.next_obs[:-1], data.obs[1:])
+    assert dataset_env("mujoco/halfcheetah/medium-v0") == ("DynShift/HalfCheetah-v0", {})
