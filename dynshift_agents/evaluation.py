@@ -1,13 +1,29 @@
-"""Evaluate policies on real DynShift envs: any policy with SB3's ``predict`` × dynamics × episodes."""
+"""Evaluate policies on real DynShift envs: any policy × any list of dynamics × episodes → tidy records.
+
+Settings run batched: every (setting, episode) pair of a batch is its own env, stepped in lockstep with
+one policy call per step for all of them (:mod:`dynshift_agents.episodes`); batches can go to worker
+processes, one per core. Episode ``i`` of every setting is reset with seed ``seed + i``, so policies
+and settings are compared on the same initial states. A context-conditioned agent (AugWM's LM) gets
+its context from an :class:`~dynshift_agents.context.OnlineContextEstimator` per episode, updated at
+every real step.
+
+Records are plain dicts (one per episode): ``policy``, ``env_id``, ``setting_index``, ``setting``,
+``episode``, ``seed``, ``return``, ``length``.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Iterable, Protocol
 
 import gymnasium as gym
 import numpy as np
 
 import dynshift_envs  # noqa: F401  (registers the ids)
+from dynshift_agents.episodes import run_episodes
 
 
 class Policy(Protocol):
@@ -18,20 +34,152 @@ class Policy(Protocol):
                 deterministic: bool = False) -> tuple[np.ndarray, Any]: ...
 
 
+def uses_context(policy: Policy) -> bool:
+    """Whether ``policy`` is a context-conditioned agent (its ``predict`` takes ``context=``)."""
+    return bool(getattr(getattr(policy, "config", None), "context", False))
+
+
+def _acting(policy: Policy, envs: list[gym.Env], deterministic: bool, online_context: bool):
+    """``act`` and ``observe`` for :func:`run_episodes`, with an online context estimator if needed."""
+    if not (online_context and uses_context(policy)):
+        return (lambda obs, rows: policy.predict(obs, deterministic=deterministic)[0]), None
+    from dynshift_agents.context import OnlineContextEstimator
+
+    estimator = OnlineContextEstimator(policy.world_model, envs[0].observation_space.shape[0], episodes=len(envs))
+
+    def act(obs, rows):
+        return policy.predict(obs, deterministic=deterministic, context=estimator.z[rows])[0]
+
+    def observe(rows, obs, actions, next_obs):
+        estimator.update(obs, actions, next_obs, rows=rows)
+
+    return act, observe
+
+
 def episode_returns(policy: Policy, env_id: str, episodes: int, seed: int = 0, deterministic: bool = True,
-                    **env_kwargs: Any) -> np.ndarray:
+                    online_context: bool = True, **env_kwargs: Any) -> np.ndarray:
     """Undiscounted returns of ``episodes`` episodes run side by side, episode ``i`` reset with seed
-    ``seed + i``; the policy sees all running episodes as one batch."""
-    envs = gym.vector.SyncVectorEnv([lambda: gym.make(env_id, **env_kwargs) for _ in range(episodes)])
+    ``seed + i``."""
+    envs = [gym.make(env_id, **env_kwargs) for _ in range(episodes)]
     try:
-        obs, _ = envs.reset(seed=[seed + i for i in range(episodes)])
-        returns = np.zeros(episodes)
-        running = np.ones(episodes, dtype=bool)
-        while running.any():
-            actions, _ = policy.predict(obs, deterministic=deterministic)
-            obs, rewards, terminated, truncated, _ = envs.step(actions)
-            returns += np.where(running, rewards, 0.0)
-            running &= ~(terminated | truncated)
-        return returns
+        act, observe = _acting(policy, envs, deterministic, online_context)
+        runs = run_episodes(envs, [seed + i for i in range(episodes)], act, observe, record=False)
+        return np.array([episode.total_reward for episode in runs])
     finally:
-        envs.close()
+        for env in envs:
+            env.close()
+
+
+def evaluate_settings(policy: Policy, env_id: str, settings: list[dict[str, Any]], episodes: int, seed: int = 0,
+                      name: str = "policy", indices: list[int] | None = None, deterministic: bool = True,
+                      online_context: bool = True) -> list[dict[str, Any]]:
+    """Every setting × ``episodes`` as one lockstep batch; returns one record per episode."""
+    indices = list(range(len(settings))) if indices is None else indices
+    pairs = [(index, setting, episode) for index, setting in zip(indices, settings) for episode in range(episodes)]
+    envs = [gym.make(env_id, **setting) for _, setting, _ in pairs]
+    try:
+        act, observe = _acting(policy, envs, deterministic, online_context)
+        runs = run_episodes(envs, [seed + episode for _, _, episode in pairs], act, observe, record=False)
+    finally:
+        for env in envs:
+            env.close()
+    return [
+        {"policy": name, "env_id": env_id, "setting_index": index, "setting": setting, "episode": episode,
+         "seed": seed + episode, "return": run.total_reward, "length": len(run)}
+        for (index, setting, episode), run in zip(pairs, runs)
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Resumable grids
+
+
+def _done_settings(path: Path) -> dict[str, set[int]]:
+    """Settings with records, per policy; a torn last line (an interrupted write) is cut off first."""
+    done: dict[str, set[int]] = {}
+    if path.exists():
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            path.write_bytes(data[: data.rfind(b"\n") + 1])
+        for record in read_records(path):
+            done.setdefault(record["policy"], set()).add(record["setting_index"])
+    return done
+
+
+def _check_grid(path: Path, description: dict[str, Any]) -> None:
+    """A records file belongs to one grid (env, settings, episodes, seed), kept beside it."""
+    sidecar = path.with_suffix(".grid.json")
+    if sidecar.exists():
+        if json.loads(sidecar.read_text()) != json.loads(json.dumps(description)):
+            raise FileExistsError(f"{path} holds records of another grid (see {sidecar}); choose another output")
+    else:
+        sidecar.write_text(json.dumps(description, indent=1))
+
+
+def _batch_job(args) -> list[dict[str, Any]]:
+    loader, source, name, env_id, settings, indices, episodes, seed, threads = args
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    policy = loader(source)
+    return evaluate_settings(policy, env_id, settings, episodes, seed, name=name, indices=indices)
+
+
+def run_grid(policies: dict[str, Any], env_id: str, settings: list[dict[str, Any]], episodes: int,
+             records_path: str | os.PathLike, seed: int = 0, loader: Callable[[Any], Policy] | None = None,
+             workers: int = 1, settings_per_batch: int = 8,
+             progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+    """Evaluate every policy on every setting, appending each finished batch's records to
+    ``records_path`` (JSON lines). Settings already recorded there are skipped, so an interrupted
+    grid resumes without losing or repeating a setting. ``policies`` maps names to whatever
+    ``loader`` turns into a policy (default: checkpoint paths, :meth:`OfflineAgent.load`); with
+    ``workers`` > 1 batches run in that many processes, one torch thread each."""
+    if loader is None:
+        from dynshift_agents.algorithms import OfflineAgent
+
+        loader = OfflineAgent.load
+    path = Path(records_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _check_grid(path, {"env_id": env_id, "settings": settings, "episodes": episodes, "seed": seed})
+    done = _done_settings(path)
+    jobs = []
+    for name, source in policies.items():
+        todo = [i for i in range(len(settings)) if i not in done.get(name, set())]
+        for b in range(0, len(todo), settings_per_batch):
+            indices = todo[b:b + settings_per_batch]
+            jobs.append((loader, source, name, env_id, [settings[i] for i in indices], indices, episodes, seed,
+                         1 if workers > 1 else None))
+    total, finished = sum(len(j[5]) for j in jobs), 0
+
+    def write(records: Iterable[dict[str, Any]]) -> None:
+        with path.open("a") as f:  # one write per batch; a torn last line is dropped on reading
+            f.write("".join(json.dumps(r) + "\n" for r in records))
+            f.flush()
+            os.fsync(f.fileno())
+
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            for job, records in zip(jobs, pool.map(_batch_job, jobs)):
+                write(records)
+                finished += len(job[5])
+                if progress:
+                    progress(finished, total)
+    else:
+        for job in jobs:
+            write(_batch_job(job))
+            finished += len(job[5])
+            if progress:
+                progress(finished, total)
+    return read_records(path)
+
+
+def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The records of a grid file (a torn last line from an interruption is ignored)."""
+    records = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records

@@ -130,3 +130,22 @@ def test_bad_configs():
         AugWMConfig(z_low=2.0, z_high=1.0)
     with pytest.raises(ValueError, match="z_per"):
         AugWMConfig(z_per="episode")
+
+
+def test_evaluation_feeds_the_online_estimate_to_a_context_policy(tiny, monkeypatch):
+    from dynshift_agents.evaluation import evaluate_settings
+
+    data, model = tiny
+    agent = AugWM(ENV, model, data, AugWMConfig(**TINY, context=True), seed=0)
+    contexts = []
+    original = agent.predict
+
+    def spy(observation, state=None, episode_start=None, deterministic=True, context=None):
+        contexts.append(np.array(context))
+        return original(observation, state, episode_start, deterministic, context)
+
+    monkeypatch.setattr(agent, "predict", spy)
+    records = evaluate_settings(agent, ENV, [{"damping": 0.5}], episodes=2, seed=0)
+    assert len(records) == 2 and len(contexts) == 1000
+    assert contexts[0].shape == (2, 17) and (contexts[0] == 1).all()  # warm-up
+    assert not (contexts[-1] == 1).all()  # then the estimate

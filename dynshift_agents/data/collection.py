@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 import dynshift_envs  # noqa: F401  (registers the ids)
 from dynshift_agents.behaviour import ROBOTS, UniformPolicy, index, load_policy, policy_info, references, robot_of
 from dynshift_agents.data.catalog import KINDS, check_kind, dataset_id_for, datasets_root
+from dynshift_agents.episodes import Episode, run_episodes
 
 DEFAULT_SIZES = {"random": 100_000, "medium": 100_000, "expert": 100_000, "medium-expert": 200_000, "mixed": None}
 """Default transitions per kind, sized for a 2-core CPU (a minute or two each). ``None``: the SAC
@@ -107,78 +108,10 @@ def _policy_record(robot: str, name: str) -> dict[str, Any]:
             "return_mean": info.return_mean, "return_std": info.return_std, "actions": "stochastic (SAC sampling)"}
 
 
-# ---------------------------------------------------------------------------------------------------
-# Running episodes
-
-
-@dataclass
-class Episode:
-    seed: int
-    observations: np.ndarray
-    """``[T + 1, obs_dim]``"""
-    actions: np.ndarray
-    rewards: np.ndarray
-    terminations: np.ndarray
-    truncations: np.ndarray
-    dynamics: np.ndarray
-    """``[T + 1, context_dim]``: row 0 at reset, row t + 1 the dynamics that ran transition t."""
-
-    def __len__(self) -> int:
-        return len(self.rewards)
-
-    def cut(self, steps: int) -> "Episode":
-        """The first ``steps`` transitions; a cut episode ends in a truncation."""
-        if steps >= len(self):
-            return self
-        truncations = self.truncations[:steps].copy()
-        truncations[-1] = True
-        return Episode(self.seed, self.observations[: steps + 1], self.actions[:steps], self.rewards[:steps],
-                       self.terminations[:steps], truncations, self.dynamics[: steps + 1])
-
-
-def run_episodes(envs: list[gym.Env], seeds: list[int], act: Callable[[np.ndarray], np.ndarray]) -> list[Episode]:
-    """One episode per env, side by side, env i reset with ``seeds[i]``; ``act`` maps a batch of
-    observations of the still-running episodes to their actions."""
-    n = len(envs)
-    obs, ctx = [], []
-    for env, seed in zip(envs, seeds):
-        o, _ = env.reset(seed=int(seed))
-        obs.append([o])
-        ctx.append([_context(env)])
-    actions = [[] for _ in range(n)]
-    rewards, terms, truncs = ([[] for _ in range(n)] for _ in range(3))
-    running = list(range(n))
-    while running:
-        batch = act(np.stack([obs[i][-1] for i in running]))
-        still = []
-        for row, i in enumerate(running):
-            o, r, term, trunc, _ = envs[i].step(batch[row])
-            obs[i].append(o)
-            ctx[i].append(_context(envs[i]))
-            actions[i].append(batch[row])
-            rewards[i].append(r)
-            terms[i].append(term)
-            truncs[i].append(trunc)
-            if not (term or trunc):
-                still.append(i)
-        running = still
-    return [
-        Episode(int(seeds[i]), np.asarray(obs[i]), np.asarray(actions[i], dtype=np.float32),
-                np.asarray(rewards[i], dtype=np.float64), np.asarray(terms[i]), np.asarray(truncs[i]),
-                np.asarray(ctx[i]))
-        for i in range(n)
-    ]
-
-
-def _context(env: gym.Env) -> np.ndarray:
-    unwrapped = env.unwrapped
-    return unwrapped.context_vector(unwrapped.dynamics)
-
-
 def _actor(robot: str, name: str, action_space: gym.spaces.Box, rng: np.random.Generator):
     """The acting function of segment policy ``name`` (random actions draw from ``rng``)."""
     policy = UniformPolicy(action_space, rng) if name == "random" else load_policy(robot, name)
-    return lambda obs: policy.predict(obs, deterministic=False)[0]
+    return lambda obs, rows: policy.predict(obs, deterministic=False)[0]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -391,4 +324,4 @@ def _write(dataset_id: str, env_id: str, env_kwargs: dict, robot: str, kind: str
     return minari.load_dataset(dataset_id)
 
 
-__all__ = ["D4RL_SIZES", "DEFAULT_SIZES", "KINDS", "Segment", "collect", "plan", "run_episodes"]
+__all__ = ["D4RL_SIZES", "DEFAULT_SIZES", "KINDS", "Segment", "collect", "plan"]
