@@ -145,6 +145,70 @@ def _evaluate(args: argparse.Namespace) -> None:
               f"{result['normalised_score_dynshift']:.1f} (DynShift references)")
 
 
+def _grid(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from tqdm.auto import tqdm
+
+    from dynshift_agents import reports
+    from dynshift_agents.algorithms import OfflineAgent
+    from dynshift_agents.evaluation import run_grid
+    from dynshift_envs import GRIDS, get_grid
+
+    if args.grid in GRIDS:
+        grid = get_grid(args.grid)
+        settings, env_ids, grid_name = list(grid.settings), grid.env_ids, grid.name
+    else:
+        path = Path(args.grid)
+        if not path.exists():
+            raise ValueError(f"unknown grid {args.grid!r}: not one of {', '.join(GRIDS)} and not a file")
+        loaded = json.loads(path.read_text())
+        settings = loaded["settings"] if isinstance(loaded, dict) else loaded
+        env_ids, grid_name = None, path.stem
+    names = args.names or [_checkpoint_name(c) for c in args.checkpoints]
+    if len(names) != len(args.checkpoints) or len(set(names)) != len(names):
+        raise ValueError(f"need one distinct name per checkpoint, got {names}")
+    env_id = args.env or OfflineAgent.load(args.checkpoints[0]).env_id
+    if env_ids is not None and env_id not in env_ids:
+        raise ValueError(f"grid {grid_name} applies to {', '.join(env_ids)}, not {env_id}")
+    out = Path(args.out or f"runs/grids/{grid_name}")
+    out.mkdir(parents=True, exist_ok=True)
+    with tqdm(desc=f"grid {grid_name}", unit="setting") as bar:
+        def progress(done, total):
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        records = run_grid(dict(zip(names, args.checkpoints)), env_id, settings, args.episodes, out / "records.jsonl",
+                           seed=args.seed, workers=args.workers, progress=progress)
+    reports.write_csv(records, out / "records.csv")
+    compare = tuple(names[:2]) if len(names) >= 2 else None
+    table = reports.markdown_table(records, compare)
+    (out / "table.md").write_text(
+        f"{grid_name} on {env_id}: {args.episodes} episodes per setting (seeds {args.seed}..{args.seed + args.episodes - 1}), "
+        f"mean ± std of the return" + (f"; * marks p < 0.05 in Welch's t-test between {compare[0]} and {compare[1]}"
+                                        if compare else "") + ".\n\n" + table + "\n")
+    written = [out / "records.jsonl", out / "records.csv", out / "table.md"]
+    if all(set(s) == {"mass", "damping"} for s in settings):
+        means = [r["mean"] for r in reports.summarise(records)]
+        for name in names:
+            png = out / f"heatmap-{name}.png"
+            reports.heatmap(records, name, png, vmin=min(means), vmax=max(means))
+            written.append(png)
+    print(table)
+    print("\nwrote " + ", ".join(str(p) for p in written))
+
+
+def _checkpoint_name(path: str) -> str:
+    """A readable policy name from a checkpoint path: ``runs/mopo/x/seed0/checkpoint`` → ``mopo-seed0``."""
+    from pathlib import Path
+
+    parts = [p for p in Path(path).parts if p not in ("checkpoint", ".")]
+    algorithm = json.loads((Path(path) / "agent.json").read_text())["algorithm"] if (Path(path) / "agent.json").exists() else ""
+    tail = parts[-1] if parts else path
+    return f"{algorithm}-{tail}" if algorithm and not tail.startswith(algorithm) else tail
+
+
 def build_parser() -> argparse.ArgumentParser:
     from dynshift_agents.behaviour import ROBOTS
     from dynshift_agents.data import DEFAULT_SIZES, KINDS
@@ -197,6 +261,21 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--threads", type=int, default=1)
     add_shift_options(evaluate)
     evaluate.set_defaults(run=_evaluate)
+
+    grid = commands.add_parser("grid", help="evaluate checkpoints over a grid of dynamics settings",
+                               description="Evaluate checkpoints over every setting x episode; resumable (records "
+                                           "in OUT/records.jsonl); writes CSV, a markdown table with Welch's t-test "
+                                           "between the first two policies, and mass x damping heatmaps.")
+    grid.add_argument("checkpoints", nargs="+")
+    grid.add_argument("--grid", required=True, help="mass-damping, ant-crippled, cheetah-morphology, or a JSON file "
+                                                    "with a list of settings")
+    grid.add_argument("--env", help="env id (default: the first checkpoint's)")
+    grid.add_argument("--episodes", type=int, default=5)
+    grid.add_argument("--seed", type=int, default=0)
+    grid.add_argument("--names", nargs="+", help="policy names (default: from the checkpoint paths)")
+    grid.add_argument("--workers", type=int, default=2, help="processes, one torch thread each (default 2)")
+    grid.add_argument("--out", help="output folder (default runs/grids/GRID)")
+    grid.set_defaults(run=_grid)
 
     datasets = commands.add_parser("datasets", help="list local datasets with size, returns and dynamics")
     datasets.add_argument("prefix", nargs="?", help="only ids starting with this, e.g. dynshift/hopper")

@@ -1,0 +1,123 @@
+"""Evaluation records → summaries, heatmaps and markdown tables with Welch's t-test.
+
+Records are those of :mod:`dynshift_agents.evaluation` (one per episode). A summary row is a
+(policy, setting) with the mean, standard deviation and count of its episode returns. Two policies
+are compared per setting with Welch's unequal-variance t-test (``scipy.stats.ttest_ind``), and
+significant differences (p < ``alpha``) are marked with an asterisk, as in the AugWM paper.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+
+def setting_label(setting: dict[str, Any]) -> str:
+    """``mass=1.5 damping=0.5``; ``nominal`` for ``{}``."""
+    return " ".join(f"{k}={json.dumps(v) if not isinstance(v, (int, float)) else v}" for k, v in setting.items()) or "nominal"
+
+
+def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (policy, setting): ``returns`` and their mean, std and count, in setting order."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault((record["policy"], record["setting_index"]), []).append(record)
+    rows = []
+    for (policy, index), group in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1])):
+        returns = np.array([r["return"] for r in sorted(group, key=lambda r: r["episode"])])
+        rows.append({"policy": policy, "setting_index": index, "setting": group[0]["setting"], "returns": returns,
+                     "mean": float(returns.mean()), "std": float(returns.std(ddof=1)) if len(returns) > 1 else 0.0,
+                     "n": len(returns)})
+    return rows
+
+
+def write_csv(records: list[dict[str, Any]], path: str | os.PathLike) -> None:
+    """Tidy records as CSV (the setting as JSON in one column)."""
+    with Path(path).open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["policy", "env_id", "setting_index", "setting", "episode", "seed",
+                                               "return", "length"])
+        writer.writeheader()
+        for r in sorted(records, key=lambda r: (r["policy"], r["setting_index"], r["episode"])):
+            writer.writerow(r | {"setting": json.dumps(r["setting"])})
+
+
+def welch(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided p-value of Welch's t-test (NaN when either side has fewer than two values or both are constant)."""
+    if len(a) < 2 or len(b) < 2 or (np.std(a) == 0 and np.std(b) == 0):
+        return float("nan")
+    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def markdown_table(records: list[dict[str, Any]], compare: tuple[str, str] | None = None, alpha: float = 0.05) -> str:
+    """Mean ± std per setting and policy; with ``compare=(a, b)``, the better of the two is marked
+    ``*`` where Welch's test gives p < ``alpha``, and a last row averages over settings."""
+    rows = summarise(records)
+    policies = sorted({r["policy"] for r in rows})
+    if compare is not None:
+        missing = set(compare) - set(policies)
+        if missing:
+            raise ValueError(f"cannot compare {sorted(missing)}: policies in the records are {policies}")
+    by = {(r["policy"], r["setting_index"]): r for r in rows}
+    indices = sorted({r["setting_index"] for r in rows})
+    lines = ["| setting | " + " | ".join(policies) + (" | p (Welch) |" if compare else " |"),
+             "|---|" + "---:|" * len(policies) + ("---:|" if compare else "")]
+    for index in indices:
+        cells, marks = [], {}
+        if compare:
+            a, b = by.get((compare[0], index)), by.get((compare[1], index))
+            p = welch(a["returns"], b["returns"]) if a and b else float("nan")
+            if p < alpha:
+                marks[(compare[0] if a["mean"] > b["mean"] else compare[1])] = "*"
+        for policy in policies:
+            row = by.get((policy, index))
+            cells.append(f"{row['mean']:.1f} ± {row['std']:.1f}{marks.get(policy, '')}" if row else "—")
+        setting = next(r["setting"] for r in rows if r["setting_index"] == index)
+        lines.append(f"| {setting_label(setting)} | " + " | ".join(cells) + (f" | {p:.3g} |" if compare else " |"))
+    # average over settings: per policy, the mean over settings of the per-setting means; the test
+    # compares per-episode returns averaged over settings (paired by episode seed)
+    averages = []
+    for policy in policies:
+        means = [by[(policy, i)]["mean"] for i in indices if (policy, i) in by]
+        averages.append(f"**{np.mean(means):.1f}**")
+    lines.append("| **average** | " + " | ".join(averages) + (" | |" if compare else " |"))
+    return "\n".join(lines)
+
+
+def heatmap(records: list[dict[str, Any]], policy: str, path: str | os.PathLike, title: str | None = None,
+            vmin: float | None = None, vmax: float | None = None) -> None:
+    """Mean return over the mass × damping grid of one policy, as a PNG (the AugWM paper's figure)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in summarise(records) if r["policy"] == policy]
+    if not rows or not all(set(r["setting"]) == {"mass", "damping"} for r in rows):
+        raise ValueError("a heatmap needs settings with exactly 'mass' and 'damping' (the mass-damping grid)")
+    masses = sorted({r["setting"]["mass"] for r in rows})
+    dampings = sorted({r["setting"]["damping"] for r in rows})
+    grid = np.full((len(masses), len(dampings)), np.nan)
+    for r in rows:
+        grid[masses.index(r["setting"]["mass"]), dampings.index(r["setting"]["damping"])] = r["mean"]
+    fig, ax = plt.subplots(figsize=(5.6, 4.6), dpi=120)
+    image = ax.imshow(grid, origin="lower", cmap="viridis", vmin=vmin, vmax=vmax)
+    ax.set_xticks(range(len(dampings)), [f"{d:g}" for d in dampings])
+    ax.set_yticks(range(len(masses)), [f"{m:g}" for m in masses])
+    ax.set_xlabel("damping multiplier")
+    ax.set_ylabel("mass multiplier")
+    ax.set_title(title or f"{policy}: mean return")
+    for i in range(len(masses)):
+        for j in range(len(dampings)):
+            if not np.isnan(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                        color="white" if image.norm(grid[i, j]) < 0.5 else "black")
+    fig.colorbar(image, ax=ax, label="return")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
