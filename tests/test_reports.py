@@ -1,0 +1,84 @@
+"""Reports: Welch's test, tables with significance marks, heatmaps, and the dynshift grid command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dynshift_agents import cli, reports
+
+
+def fake_records(policy, means, episodes=5, spread=1.0):
+    rng = np.random.default_rng(len(policy))
+    records = []
+    for index, ((m, d), mean) in enumerate(means.items()):
+        for e in range(episodes):
+            records.append({"policy": policy, "env_id": "x", "setting_index": index, "setting": {"mass": m, "damping": d},
+                            "episode": e, "seed": e, "return": float(mean + spread * rng.normal()), "length": 1000})
+    return records
+
+
+def test_welch_matches_the_formula():
+    a, b = np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.0, 4.0, 6.0, 8.0, 10.0])
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    t = (a.mean() - b.mean()) / np.sqrt(va + vb)
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    from scipy.stats import t as student
+
+    assert reports.welch(a, b) == pytest.approx(2 * student.sf(abs(t), dof))
+    assert np.isnan(reports.welch(a[:1], b))
+
+
+def test_table_marks_significant_differences_only():
+    settings = {(0.5, 0.5): 100.0, (1.0, 1.0): 100.0}
+    better = {(0.5, 0.5): 150.0, (1.0, 1.0): 100.5}
+    records = fake_records("mopo", settings) + fake_records("augwm", better)
+    table = reports.markdown_table(records, compare=("mopo", "augwm"))
+    lines = table.splitlines()
+    assert lines[0] == "| setting | augwm | mopo | p (Welch) |"
+    assert "*" in lines[2] and "*" not in lines[3]  # 150 vs 100 is significant, 100.5 vs 100 is not
+    assert lines[2].split("|")[2].strip().endswith("*")  # on the better policy
+    assert lines[-1].startswith("| **average**")
+    with pytest.raises(ValueError, match="cannot compare"):
+        reports.markdown_table(records, compare=("mopo", "rambo"))
+
+
+def test_heatmap_png(tmp_path):
+    means = {(m, d): 10 * m + d for m in (0.5, 1.0, 1.5) for d in (0.5, 1.0)}
+    reports.heatmap(fake_records("p", means), "p", tmp_path / "h.png")
+    import imageio.v3 as iio
+
+    image = iio.imread(tmp_path / "h.png")
+    assert image.ndim == 3 and image.shape[0] > 300
+    with pytest.raises(ValueError, match="mass"):
+        reports.heatmap([r | {"setting": {"crippled_legs": [0]}} for r in fake_records("p", means)], "p", tmp_path / "x.png")
+
+
+def test_grid_command_end_to_end(tmp_path, monkeypatch):
+    from dynshift_agents.algorithms import AugWM, AugWMConfig, MOPO, MOPOConfig
+    from dynshift_agents.data import collect, load_transitions
+    from dynshift_agents.world_model import WorldModel, WorldModelConfig
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "store"))
+    torch.set_num_threads(1)
+    data = load_transitions(collect("hopper", "random", size=800, progress=False).spec.dataset_id)
+    model = WorldModel(11, 3, WorldModelConfig(hidden=(16,), weight_decay=(0, 0), max_epochs=1))
+    model.fit(data.obs, data.actions, data.rewards, data.next_obs)
+    tiny = dict(rollout_batch_size=32, rollout_freq=20, net_arch=(16, 16), batch_size=32)
+    MOPO("DynShift/Hopper-v0", model, data, MOPOConfig(**tiny)).learn(20, progress_bar=False, checkpoint_dir=tmp_path / "m")
+    AugWM("DynShift/Hopper-v0", model, data, AugWMConfig(**tiny, context=True)).learn(
+        20, progress_bar=False, checkpoint_dir=tmp_path / "a")
+    grid_file = tmp_path / "small.json"
+    grid_file.write_text(json.dumps([{"mass": m, "damping": d} for m in (0.5, 1.5) for d in (0.5, 1.5)]))
+    out = tmp_path / "grid"
+    cli.main(["grid", str(tmp_path / "m"), str(tmp_path / "a"), "--names", "mopo", "augwm", "--grid", str(grid_file),
+              "--episodes", "2", "--workers", "1", "--out", str(out)])
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    assert len(records) == 2 * 4 * 2
+    assert (out / "records.csv").exists() and (out / "heatmap-mopo.png").exists() and (out / "heatmap-augwm.png").exists()
+    assert "Welch" in (out / "table.md").read_text()
+    with pytest.raises(SystemExit):
+        cli.main(["grid", str(tmp_path / "m"), "--grid", "nonsense"])
