@@ -199,6 +199,25 @@ def _grid(args: argparse.Namespace) -> None:
     print("\nwrote " + ", ".join(str(p) for p in written))
 
 
+def _video(args: argparse.Namespace) -> None:
+    from dynshift_agents.algorithms import OfflineAgent
+    from dynshift_agents.video import PROTOCOLS, write_video
+
+    steps, kwargs = args.steps, shift_kwargs(args)
+    if args.protocol:
+        protocol = PROTOCOLS[args.protocol]
+        steps = args.steps if args.steps_given else protocol["steps"]
+        kwargs = protocol["env_kwargs"] | kwargs
+    if args.schedule is not None:
+        kwargs["schedule"] = args.schedule
+    names = args.names or [_checkpoint_name(c) for c in args.checkpoints]
+    policies = {name: OfflineAgent.load(c) for name, c in zip(names, args.checkpoints)}
+    env_id = args.env or next(iter(policies.values())).env_id
+    path = write_video(policies, env_id, args.out, steps=steps, env_kwargs=kwargs, seed=args.seed,
+                       width=args.size[0], height=args.size[1], every=args.every)
+    print(f"wrote {path} ({steps} steps of {env_id} {json.dumps(kwargs)})")
+
+
 def _checkpoint_name(path: str) -> str:
     """A readable policy name from a checkpoint path: ``runs/mopo/x/seed0/checkpoint`` → ``mopo-seed0``."""
     from pathlib import Path
@@ -277,6 +296,21 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--out", help="output folder (default runs/grids/GRID)")
     grid.set_defaults(run=_grid)
 
+    video = commands.add_parser("video", help="an mp4 of one or two policies (side by side) on a (switching) env")
+    video.add_argument("checkpoints", nargs="+", help="one or two checkpoints")
+    video.add_argument("--env", help="env id (default: the first checkpoint's)")
+    video.add_argument("--protocol", choices=["augwm-switch"],
+                       help="augwm-switch: 1500 steps, switch at step 500 to mass 0.75, damping 0.5")
+    video.add_argument("--steps", type=int, default=1000)
+    video.add_argument("--schedule", type=json.loads, help='mid-episode switches as JSON, e.g. \'[{"step": 500, "mass": 0.75}]\'')
+    video.add_argument("--seed", type=int, default=0)
+    video.add_argument("--names", nargs="+")
+    video.add_argument("--size", type=int, nargs=2, default=[480, 480], metavar=("WIDTH", "HEIGHT"))
+    video.add_argument("--every", type=int, default=1, help="one frame per this many steps")
+    video.add_argument("--out", default="runs/videos/video.mp4")
+    add_shift_options(video)
+    video.set_defaults(run=_video)
+
     datasets = commands.add_parser("datasets", help="list local datasets with size, returns and dynamics")
     datasets.add_argument("prefix", nargs="?", help="only ids starting with this, e.g. dynshift/hopper")
     datasets.add_argument("--json", action="store_true")
@@ -285,7 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.steps_given = "--steps" in argv
     try:
         args.run(args)
     except (ValueError, FileNotFoundError, FileExistsError, OSError) as error:

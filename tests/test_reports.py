@@ -82,3 +82,20 @@ def test_grid_command_end_to_end(tmp_path, monkeypatch):
     assert "Welch" in (out / "table.md").read_text()
     with pytest.raises(SystemExit):
         cli.main(["grid", str(tmp_path / "m"), "--grid", "nonsense"])
+
+
+def test_video_frame_count_and_size(tmp_path):
+    import imageio.v3 as iio
+
+    from dynshift_agents.behaviour import load_policy
+    from dynshift_agents.video import PROTOCOLS, write_video
+
+    medium = load_policy("halfcheetah", "medium")
+    schedule = {"schedule": [{"step": 10, "mass": 0.75, "damping": 0.5}]}
+    path = write_video({"a": medium, "b": medium}, "DynShift/HalfCheetah-v0", tmp_path / "v.mp4", steps=30,
+                       env_kwargs=schedule, width=160, height=128, every=2)
+    frames = iio.imread(path)
+    assert frames.shape == (16, 128, 320, 3)  # the first frame plus one per two steps; two policies side by side
+    assert PROTOCOLS["augwm-switch"]["steps"] == 1500
+    with pytest.raises(ValueError, match="16"):
+        write_video({"a": medium}, "DynShift/HalfCheetah-v0", tmp_path / "x.mp4", steps=2, width=100)
