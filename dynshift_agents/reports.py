@@ -76,9 +76,11 @@ def markdown_table(records: list[dict[str, Any]], compare: tuple[str, str] | Non
                 marks[(compare[0] if a["mean"] > b["mean"] else compare[1])] = "*"
         for policy in policies:
             row = by.get((policy, index))
-            cells.append(f"{row['mean']:.1f} ± {row['std']:.1f}{marks.get(policy, '')}" if row else "—")
+            spread = f" ± {row['std']:.1f}" if row and row["n"] > 1 else ""
+            cells.append(f"{row['mean']:.1f}{spread}{marks.get(policy, '')}" if row else "—")
         setting = next(r["setting"] for r in rows if r["setting_index"] == index)
-        lines.append(f"| {setting_label(setting)} | " + " | ".join(cells) + (f" | {p:.3g} |" if compare else " |"))
+        p_cell = "—" if not compare or np.isnan(p) else f"{p:.3g}"
+        lines.append(f"| {setting_label(setting)} | " + " | ".join(cells) + (f" | {p_cell} |" if compare else " |"))
     # average over settings: per policy, the mean over settings of the per-setting means; the test
     # compares per-episode returns averaged over settings (paired by episode seed)
     averages = []

@@ -99,3 +99,15 @@ def test_video_frame_count_and_size(tmp_path):
     assert PROTOCOLS["augwm-switch"]["steps"] == 1500
     with pytest.raises(ValueError, match="16"):
         write_video({"a": medium}, "DynShift/HalfCheetah-v0", tmp_path / "x.mp4", steps=2, width=100)
+
+
+def test_demo_quick_runs_end_to_end(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "store"))
+    monkeypatch.setenv("DYNSHIFT_HOME", str(tmp_path / "home"))
+    cli.main(["demo", "--quick", "--out", str(tmp_path / "demo"), "--workers", "1", "--threads", "1"])
+    out = capsys.readouterr().out
+    assert "wrote:" in out and "5/5 video" in out
+    for name in ("grid/table.md", "grid/records.csv", "grid/heatmap-MOPO.png", "grid/heatmap-AugWM.png", "switch.mp4"):
+        assert (tmp_path / "demo" / name).stat().st_size > 0, name
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert summary["quick"] and len(summary["files"]) == 7
