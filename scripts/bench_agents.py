@@ -11,6 +11,10 @@
    actor, in chunks of 4 096 start states against one 50 000-row batch.
 3. SAC gradient steps/s (256×2, batch 256): the offline agent's learner on a ``MixedReplayBuffer``
    against plain SB3 ``SAC`` on an ordinary ``ReplayBuffer`` of the same size.
+4. Grid evaluation (HalfCheetah, a 256×2 SAC actor, 1 000-step episodes): ``run_grid`` — settings
+   batched in lockstep, split over ``--workers`` processes — against the one-setting-at-a-time loop a
+   script would write (one env, one ``predict`` per step), over the same settings and episodes;
+   goal ≥ 3× on 2 cores.
 
 Medians of ``--repeats`` timed windows after a warm-up. Figures vary with the machine's load: compare
 the ratios, which are measured in the same run.
@@ -132,10 +136,46 @@ def bench_sac(steps: int, repeats: int) -> tuple[float, float]:
     return offline, baseline
 
 
+def bench_grid(settings: int, episodes: int, workers: int, tmp: str) -> tuple[float, float]:
+    from pathlib import Path
+
+    from dynshift_agents.behaviour import load_policy
+    from dynshift_agents.evaluation import run_grid
+
+    grid = [{"mass": m, "damping": d} for m, d in zip(np.linspace(0.5, 1.5, settings), np.linspace(1.5, 0.5, settings))]
+    env_id = "DynShift/HalfCheetah-v0"
+    start = time.perf_counter()
+    run_grid({"expert": "expert"}, env_id, grid, episodes, Path(tmp) / "records.jsonl",
+             loader=_load_expert, workers=workers, settings_per_batch=max(1, settings // workers))
+    batched = time.perf_counter() - start
+
+    policy = load_policy("halfcheetah", "expert")
+    start = time.perf_counter()
+    for setting in grid:
+        for episode in range(episodes):
+            env = gym.make(env_id, **setting)
+            obs, _ = env.reset(seed=episode)
+            done = False
+            while not done:
+                action, _ = policy.predict(obs, deterministic=True)
+                obs, _, terminated, truncated, _ = env.step(action)
+                done = terminated or truncated
+            env.close()
+    serial = time.perf_counter() - start
+    return batched, serial
+
+
+def _load_expert(_name):
+    from dynshift_agents.behaviour import load_policy
+
+    return load_policy("halfcheetah", "expert")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="fewer, shorter windows")
+    parser.add_argument("--workers", type=int, default=2, help="grid evaluation processes")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -160,7 +200,18 @@ def main() -> None:
     print("SAC gradient steps/s (256×2, batch 256)")
     print(f"  offline agent (MixedReplayBuffer)  {offline:7.1f}")
     print(f"  plain SB3 SAC (ReplayBuffer)       {baseline:7.1f}")
-    print(f"  ratio                              {offline / baseline:7.2f}×")
+    print(f"  ratio                              {offline / baseline:7.2f}×\n")
+
+    import tempfile
+
+    settings, episodes = (4, 2) if args.quick else (9, 3)
+    with tempfile.TemporaryDirectory() as tmp:
+        batched, serial = bench_grid(settings, episodes, args.workers, tmp)
+    steps = settings * episodes * 1000
+    print(f"grid evaluation ({settings} settings × {episodes} episodes × 1000 steps, HalfCheetah, SAC expert actor)")
+    print(f"  batched, {args.workers} worker(s)       {batched:6.1f} s  ({steps / batched:7.0f} env steps/s)")
+    print(f"  one setting at a time      {serial:6.1f} s  ({steps / serial:7.0f} env steps/s)")
+    print(f"  ratio                      {serial / batched:6.2f}×   (goal ≥ 3×)")
 
 
 if __name__ == "__main__":
