@@ -15,23 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from runner import DYNSHIFT, ensure_dataset, parallel, run
 
 DEFAULT_DATASETS = ["dynshift/halfcheetah/mixed-v0", "dynshift/halfcheetah/medium-v0"]
-
-
-def run(command: list[str], log: Path) -> None:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a") as f:
-        f.write(f"$ {' '.join(command)}\n")
-        f.flush()
-        result = subprocess.run(command, stdout=f, stderr=subprocess.STDOUT)
-    if result.returncode:
-        raise RuntimeError(f"{' '.join(command)} failed; see {log}")
 
 
 def main() -> None:
@@ -43,32 +32,22 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/results/mopo"))
     parser.add_argument("--table", type=Path, help="also write the markdown table here")
     args = parser.parse_args()
-    dynshift = [sys.executable, "-m", "dynshift_agents"]
-
-    from dynshift_agents.data import list_datasets
-
-    local = {row["dataset_id"] for row in list_datasets()}
     for dataset_id in args.datasets:
-        if dataset_id not in local:
-            _, robot, name = dataset_id.split("/")
-            kind = name.rsplit("-v", 1)[0]
-            run(dynshift + ["collect", robot, kind, "--dataset-id", dataset_id], args.out / "collect.log")
+        ensure_dataset(dataset_id, args.out / "collect.log")
 
     def job(dataset_id: str, seed: int) -> None:
         run_dir = args.out / dataset_id.replace("/", "__") / f"seed{seed}"
-        run(dynshift + ["train", "mopo", "--dataset", dataset_id, "--seed", str(seed), "--out", str(run_dir),
+        run(["train", "mopo", "--dataset", dataset_id, "--seed", str(seed), "--out", str(run_dir),
                         "--gradient-steps", str(args.gradient_steps), "--no-progress", "--threads", "1"],
             run_dir / "train.log")
         result = run_dir / "eval.json"
         if not result.exists():
             with result.with_suffix(".tmp").open("w") as f:
-                subprocess.run(dynshift + ["evaluate", str(run_dir / "checkpoint"), "--episodes", "10", "--json"],
+                subprocess.run(DYNSHIFT + ["evaluate", str(run_dir / "checkpoint"), "--episodes", "10", "--json"],
                                stdout=f, check=True)
             result.with_suffix(".tmp").replace(result)
 
-    with ThreadPoolExecutor(args.jobs) as pool:
-        for future in [pool.submit(job, d, s) for d in args.datasets for s in args.seeds]:
-            future.result()
+    parallel([lambda d=d, s=s: job(d, s) for d in args.datasets for s in args.seeds], args.jobs)
 
     lines = [f"MOPO, {args.gradient_steps:,} gradient steps, seeds {args.seeds}; evaluation: 10 episodes at nominal "
              f"dynamics (seeds 0–9), deterministic policy. Scores are D4RL-normalised.", "",

@@ -1,0 +1,101 @@
+"""AugWM at CPU scale: MOPO vs AugWM (Default and LM) trained on one robot's data, zero-shot on shifts.
+
+    python scripts/reproduce_augwm.py                          # everything below, resumable
+    python scripts/reproduce_augwm.py --studies mass-damping --datasets dynshift/halfcheetah/mixed-v0
+
+Studies (the AugWM paper's tables):
+
+- ``mass-damping``: every dataset of ``--datasets`` (default halfcheetah mixed and medium) × seeds ×
+  {MOPO, AugWM-Default (DAS, state only), AugWM-LM (DAS, context inferred online)}, evaluated on the
+  full 7×7 mass × damping grid;
+- ``ant-crippled``: the same three on ``dynshift/ant/mixed-v0``, on every one- and two-leg crippled
+  Ant (and the 7×7 grid);
+- ``cheetah-morphology``: the HalfCheetah mixed agents on big and small legs.
+
+Per study and dataset it writes, under ``--results`` (default docs/results/augwm): ``records.csv``
+(one row per episode), ``table.md`` (mean ± std per setting, seeds pooled, * for p < 0.05 in Welch's
+t-test between AugWM-LM and MOPO, and the average over settings) and a heatmap per algorithm.
+Training runs go to ``--out`` (default runs/results/augwm) and resume; grid records resume too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from runner import ensure_dataset, parallel, run
+
+ALGORITHMS = {
+    "MOPO": ["mopo"],
+    "AugWM-Default": ["augwm", "--set", "augmentation=\"das\"", "--set", "context=false"],
+    "AugWM-LM": ["augwm", "--set", "augmentation=\"das\"", "--set", "context=true"],
+}
+STUDIES = ("mass-damping", "ant-crippled", "cheetah-morphology")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--studies", nargs="+", default=list(STUDIES), choices=STUDIES)
+    parser.add_argument("--datasets", nargs="+", default=["dynshift/halfcheetah/mixed-v0", "dynshift/halfcheetah/medium-v0"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--gradient-steps", type=int, default=100_000)
+    parser.add_argument("--episodes", type=int, default=3, help="episodes per grid setting and seed")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel single-thread training jobs / grid workers")
+    parser.add_argument("--out", type=Path, default=Path("runs/results/augwm"))
+    parser.add_argument("--results", type=Path, default=Path("docs/results/augwm"))
+    args = parser.parse_args()
+
+    plan: dict[str, list[str]] = {}  # dataset → grids to evaluate on
+    if "mass-damping" in args.studies:
+        for dataset_id in args.datasets:
+            plan.setdefault(dataset_id, []).append("mass-damping")
+    if "cheetah-morphology" in args.studies:
+        plan.setdefault("dynshift/halfcheetah/mixed-v0", []).append("cheetah-morphology")
+    if "ant-crippled" in args.studies:
+        plan.setdefault("dynshift/ant/mixed-v0", []).extend(["ant-crippled", "mass-damping"])
+
+    for dataset_id in plan:
+        ensure_dataset(dataset_id, args.out / "collect.log")
+
+    def run_dir(dataset_id: str, algorithm: str, seed: int) -> Path:
+        return args.out / dataset_id.replace("/", "__") / algorithm / f"seed{seed}"
+
+    def train(dataset_id: str, algorithm: str, seed: int) -> None:
+        out = run_dir(dataset_id, algorithm, seed)
+        run(["train", *ALGORITHMS[algorithm], "--dataset", dataset_id, "--seed", str(seed), "--out", str(out),
+             "--gradient-steps", str(args.gradient_steps), "--no-progress", "--threads", "1"], out / "train.log")
+
+    parallel([lambda d=d, a=a, s=s: train(d, a, s) for d in plan for a in ALGORITHMS for s in args.seeds], args.jobs)
+
+    from dynshift_agents import reports
+    from dynshift_agents.evaluation import run_grid
+    from dynshift_envs import get_grid
+
+    for dataset_id, grids in plan.items():
+        checkpoints = {f"{a}/seed{s}": str(run_dir(dataset_id, a, s) / "checkpoint") for a in ALGORITHMS for s in args.seeds}
+        for grid_name in grids:
+            grid = get_grid(grid_name)
+            env_id = json.loads((Path(next(iter(checkpoints.values()))) / "agent.json").read_text())["env_id"]
+            where = args.out / dataset_id.replace("/", "__") / f"grid-{grid_name}.jsonl"
+            records = run_grid(checkpoints, env_id, list(grid.settings), args.episodes, where, workers=args.jobs)
+            pooled = [r | {"policy": r["policy"].split("/")[0]} for r in records]  # seeds pooled per algorithm
+            results = args.results / dataset_id.replace("/", "__") / grid_name
+            results.mkdir(parents=True, exist_ok=True)
+            reports.write_csv(records, results / "records.csv")
+            table = reports.markdown_table(pooled, compare=("AugWM-LM", "MOPO"))
+            (results / "table.md").write_text(
+                f"{grid.description}; agents trained on {dataset_id} for {args.gradient_steps:,} gradient steps, "
+                f"seeds {args.seeds} pooled, {args.episodes} episodes per setting and seed; mean ± std of the "
+                f"return; * marks p < 0.05 (Welch) between AugWM-LM and MOPO.\n\n{table}\n")
+            if grid_name == "mass-damping":
+                means = [r["mean"] for r in reports.summarise(pooled)]
+                for algorithm in ALGORITHMS:
+                    reports.heatmap(pooled, algorithm, results / f"heatmap-{algorithm}.png", vmin=min(means),
+                                    vmax=max(means), title=f"{algorithm} on {dataset_id.split('/')[1]} "
+                                                           f"{dataset_id.split('/')[2]}")
+            print(f"## {dataset_id} on {grid_name}\n\n{table}\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()
