@@ -339,8 +339,13 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     args.steps_given = "--steps" in argv
+    from dynshift_agents.algorithms.base import DivergenceError
+
     try:
         args.run(args)
+    except DivergenceError as error:
+        print(f"dynshift {args.command}: diverged (the papers' '—'): {error}", file=sys.stderr)
+        raise SystemExit(3) from None
     except (ValueError, FileNotFoundError, FileExistsError, OSError) as error:
         print(f"dynshift {args.command}: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

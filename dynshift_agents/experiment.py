@@ -117,7 +117,7 @@ def train(algorithm: str, dataset_id: str, gradient_steps: int = GRADIENT_STEPS,
         if world_model is not None:
             model = WorldModel.load(world_model)
         else:
-            model = world_model_for(dataset_id, world_model_config, seed=seed,
+            model = world_model_for(dataset_id, world_model_config or agent_class.world_model_config(), seed=seed,
                                     log=(lambda epoch, stats: print(f"world model epoch {epoch}: {stats}", flush=True))
                                     if progress else None)
         agent = agent_class(env_id, model, data, config, seed=seed, env_kwargs=env_kwargs, dataset_id=dataset_id)

@@ -11,7 +11,9 @@
    actor, in chunks of 4 096 start states against one 50 000-row batch.
 3. SAC gradient steps/s (256×2, batch 256): the offline agent's learner on a ``MixedReplayBuffer``
    against plain SB3 ``SAC`` on an ordinary ``ReplayBuffer`` of the same size.
-4. Grid evaluation (HalfCheetah, a 256×2 SAC actor, 1 000-step episodes): ``run_grid`` — settings
+4. RAMBO adversarial model updates/s (256 states rolled 5 steps + 256 real rows, 7×4×200 ensemble,
+   256×2 SAC critics): the public PyTorch reimplementation does about 34 (REFERENCE.md).
+5. Grid evaluation (HalfCheetah, a 256×2 SAC actor, 1 000-step episodes): ``run_grid`` — settings
    batched in lockstep, split over ``--workers`` processes — against the one-setting-at-a-time loop a
    script would write (one env, one ``predict`` per step), over the same settings and episodes;
    goal ≥ 3× on 2 cores.
@@ -136,6 +138,17 @@ def bench_sac(steps: int, repeats: int) -> tuple[float, float]:
     return offline, baseline
 
 
+def bench_adversary(steps: int, repeats: int) -> float:
+    from dynshift_agents.algorithms import RAMBO, RAMBOConfig
+
+    rng = np.random.default_rng(0)
+    data = fake_transitions(20_000, rng)
+    agent = RAMBO("DynShift/HalfCheetah-v0", WorldModel(OBS, ACT, WorldModelConfig.rambo()), data,
+                  RAMBOConfig(rollout_length=5, adversary_batch_size=256, bc_steps=0), seed=0)
+    agent.learner.set_logger(__import__("stable_baselines3.common.logger", fromlist=["configure"]).configure(None, []))
+    return timed(agent.adversary_step, max(1, steps // 10), repeats)
+
+
 def bench_grid(settings: int, episodes: int, workers: int, tmp: str) -> tuple[float, float]:
     from pathlib import Path
 
@@ -201,6 +214,10 @@ def main() -> None:
     print(f"  offline agent (MixedReplayBuffer)  {offline:7.1f}")
     print(f"  plain SB3 SAC (ReplayBuffer)       {baseline:7.1f}")
     print(f"  ratio                              {offline / baseline:7.2f}×\n")
+
+    adversary = bench_adversary(steps, repeats)
+    print("RAMBO adversarial model update (256 states × 5 steps + 256 real rows)")
+    print(f"  updates/s                          {adversary:7.1f}   (public reimplementation: about 34)\n")
 
     import tempfile
 

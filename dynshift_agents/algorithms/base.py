@@ -72,6 +72,9 @@ class OfflineConfig:
     """Hidden layers of actor and critics."""
     ent_coef: str | float = "auto"
     """SAC's entropy coefficient; ``"auto"`` tunes it to a target entropy of −dim(A)."""
+    q_limit: float = 1e5
+    """Divergence guard: training stops (keeping the last checkpoint) when a loss is not finite or
+    the mean |Q| on a buffer batch exceeds this (RAMBO's "—", a value function that diverged)."""
     learner_kwargs: dict = dataclasses.field(default_factory=dict)
     """Extra keyword arguments of the learner (e.g. TQC's ``top_quantiles_to_drop_per_net``)."""
 
@@ -95,6 +98,10 @@ class OfflineConfig:
         if unknown:
             raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}; valid: {sorted(names)}")
         return cls(**values)
+
+
+class DivergenceError(RuntimeError):
+    """Training stopped because the value function diverged (losses not finite or |Q| too large)."""
 
 
 class SpacesOnlyEnv(gym.Env):
@@ -165,6 +172,16 @@ class OfflineAgent:
         ``obs``/``next_obs`` of the result are what the policy sees."""
         return step
 
+    @classmethod
+    def world_model_config(cls) -> "WorldModelConfig":
+        """The world-model settings this algorithm's paper uses (MOPO's by default)."""
+        from dynshift_agents.world_model import WorldModelConfig
+
+        return WorldModelConfig()
+
+    def before_learn(self) -> None:
+        """Called at the start of :meth:`learn` (RAMBO's behaviour-cloning warm start)."""
+
     def after_train(self, gradient_steps: int) -> None:
         """Called after each block of ``rollout_freq`` learner steps (RAMBO updates the model here)."""
 
@@ -234,6 +251,7 @@ class OfflineAgent:
         cfg = self.config
         learner = self.learner
         learner.set_logger(self._logger(log_dir, log_formats))
+        self.before_learn()
         learner.policy.set_training_mode(True)
         start_time, start_steps = time.perf_counter(), self.gradient_steps
         with tqdm(total=gradient_steps, initial=self.gradient_steps, desc=f"{self.name} gradient steps",
@@ -242,9 +260,15 @@ class OfflineAgent:
                 stats = self.rollout()
                 block = min(cfg.rollout_freq, gradient_steps - self.gradient_steps)
                 learner._current_progress_remaining = 1.0 - self.gradient_steps / gradient_steps
-                learner.train(gradient_steps=block, batch_size=cfg.batch_size)
-                self.after_train(block)
+                try:
+                    learner.train(gradient_steps=block, batch_size=cfg.batch_size)
+                    self.after_train(block)
+                except (ValueError, RuntimeError) as error:  # e.g. a distribution refusing NaN parameters
+                    if all(torch.isfinite(p).all() for p in learner.policy.parameters()):
+                        raise
+                    raise DivergenceError(self._divergence_message(float("nan"), {}, checkpoint_dir)) from error
                 self.gradient_steps += block
+                stats |= self._check_divergence(checkpoint_dir)
                 learner.num_timesteps = self.gradient_steps
                 bar.update(block)
                 for key, value in stats.items():
@@ -261,6 +285,33 @@ class OfflineAgent:
         if checkpoint_dir:
             self.save(checkpoint_dir)
         return self
+
+    def q_values(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """The online critics' pessimistic value ``[batch]``: the minimum over SAC's critics, or the
+        mean over TQC's quantiles and critics."""
+        out = self.learner.policy.critic(obs, actions)
+        if isinstance(out, torch.Tensor):  # TQC: [batch, critics, quantiles]
+            return out.mean(dim=(1, 2))
+        return torch.cat(out, dim=1).min(dim=1).values
+
+    @torch.no_grad()
+    def _check_divergence(self, checkpoint_dir) -> dict[str, float]:
+        """Raise :class:`DivergenceError` (before anything is saved) if training diverged; returns the
+        mean Q on a buffer batch for the logger."""
+        values = self.learner.logger.name_to_value
+        samples = self.replay_buffer.sample(self.config.batch_size)
+        policy = self.learner.policy
+        q_mean = float(self.q_values(samples.observations, policy.actor(samples.observations, deterministic=True)).mean())
+        losses = {k: v for k, v in values.items() if k.endswith("_loss")}
+        if not np.isfinite(q_mean) or abs(q_mean) > self.config.q_limit or not all(np.isfinite(list(losses.values()))):
+            raise DivergenceError(self._divergence_message(q_mean, losses, checkpoint_dir))
+        return {"train/q_mean": q_mean}
+
+    def _divergence_message(self, q_mean: float, losses: dict, checkpoint_dir) -> str:
+        kept = f"the last good checkpoint in {checkpoint_dir} is kept" if checkpoint_dir else "nothing was saved"
+        return (f"{self.name} diverged at gradient step {self.gradient_steps}: mean Q {q_mean:.3g} "
+                f"(limit {self.config.q_limit:g}), losses {losses}, non-finite parameters: "
+                f"{not all(torch.isfinite(p).all() for p in self.learner.policy.parameters())}; {kept}")
 
     def _crossed(self, every: int, block: int) -> bool:
         return self.gradient_steps // every > (self.gradient_steps - block) // every
