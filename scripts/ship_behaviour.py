@@ -5,8 +5,9 @@
 From the run's snapshots (``scripts/train_behaviour.py``), by their evaluation in ``progress.csv``:
 
 - *expert*: the best snapshot of the run;
-- *medium*: among the snapshots before the expert, the one whose return is closest to
-  ``--medium-fraction`` (default 1/3, as D4RL's medium) of the expert's;
+- *medium*: the run early-stopped at medium level, as D4RL's: the first snapshot whose return
+  reaches ``--medium-fraction`` (default 1/3) of the expert's (returns measured from the random
+  reference's level would change nothing here: it is near 0 for every robot);
 - *mixed-1 … mixed-K*: up to ``--mixed-snapshots`` snapshots evenly spaced between the end of the
   random warm-up and the medium one (the policies of D4RL-style *medium-replay* data).
 
@@ -19,7 +20,9 @@ expert, ``--reference-episodes`` = 100 each), copies the actor files into
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import fcntl
 import json
 import os
 import shutil
@@ -62,17 +65,14 @@ def main(argv: list[str] | None = None) -> None:
     rows = [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader((run / "progress.csv").open())]
     rows = [r for r in rows if (run / "snapshots" / f"step_{int(r['steps']):07d}.pt").exists()]
     expert = max(rows, key=lambda r: r["eval_mean"])
-    before = [r for r in rows if WARM_UP < r["steps"] < expert["steps"]]
-    medium = min(before, key=lambda r: abs(r["eval_mean"] - args.medium_fraction * expert["eval_mean"]))
+    medium = next(r for r in rows if WARM_UP < r["steps"] and r["eval_mean"] >= args.medium_fraction * expert["eval_mean"])
     candidates = [r for r in rows if WARM_UP <= r["steps"] < medium["steps"]]
     picks = np.unique(np.linspace(0, len(candidates) - 1, min(args.mixed_snapshots, len(candidates))).round().astype(int))
     chosen = {"expert": expert, "medium": medium} | {f"mixed-{i + 1}": candidates[j] for i, j in enumerate(picks)}
 
-    index_path = POLICIES / "index.json"
-    table = json.loads(index_path.read_text()) if index_path.exists() else {"policies": [], "references": {}}
-    table["policies"] = [p for p in table["policies"] if p["robot"] != args.robot]
     for old in POLICIES.glob(f"{args.robot}-*.pt"):
         old.unlink()
+    entries = []
     for name, row in chosen.items():
         steps = int(row["steps"])
         file = f"{args.robot}-{name}.pt"
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         if name in ("medium", "expert"):
             returns = episode_returns(load_actor(env_id, POLICIES / file), env_id, args.episodes, seed=TABLE_SEED)
             entry |= {"return_mean": round(float(returns.mean()), 1), "return_std": round(float(returns.std()), 1)}
-        table["policies"].append(entry)
+        entries.append(entry)
         print(json.dumps(entry), flush=True)
 
     env = gym.make(env_id)
@@ -89,14 +89,25 @@ def main(argv: list[str] | None = None) -> None:
                                      seed=REFERENCE_SEED)
     expert_returns = episode_returns(load_actor(env_id, POLICIES / f"{args.robot}-expert.pt"), env_id,
                                      args.reference_episodes, seed=REFERENCE_SEED)
-    table["references"][args.robot] = {"random": round(float(random_returns.mean()), 3),
-                                       "expert": round(float(expert_returns.mean()), 3),
-                                       "episodes": args.reference_episodes}
-    table["policies"].sort(key=lambda p: (p["robot"], p["steps"]))
-    tmp = index_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(table, indent=1) + "\n")
-    os.replace(tmp, index_path)
-    print(json.dumps({args.robot: table["references"][args.robot]}))
+    references = {"random": round(float(random_returns.mean()), 3), "expert": round(float(expert_returns.mean()), 3),
+                  "episodes": args.reference_episodes}
+    update_index(args.robot, entries, references)
+    print(json.dumps({args.robot: references}))
+
+
+def update_index(robot: str, entries: list[dict], references: dict) -> None:
+    """Replace ``robot``'s rows of index.json; read-modify-write under a lock, so robots shipped in
+    parallel do not overwrite each other."""
+    index_path = POLICIES / "index.json"
+    with open(POLICIES / ".index.lock", "w") as lock, contextlib.ExitStack():
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        table = json.loads(index_path.read_text()) if index_path.exists() else {"policies": [], "references": {}}
+        table["policies"] = sorted([p for p in table["policies"] if p["robot"] != robot] + entries,
+                                   key=lambda p: (p["robot"], p["steps"]))
+        table["references"] = dict(sorted((table["references"] | {robot: references}).items()))
+        tmp = index_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(table, indent=1) + "\n")
+        os.replace(tmp, index_path)
 
 
 if __name__ == "__main__":
