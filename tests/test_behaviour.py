@@ -26,9 +26,10 @@ def test_every_robot_ships_medium_expert_and_mixed_snapshots(robot):
     assert medium.return_mean < expert.return_mean
     ref = references(robot)
     assert ref["random"] < medium.return_mean and ref["episodes"] >= 100
-    # D4RL's medium is about a third of the expert's return: the shipped one is in that region
+    # D4RL's medium is "about a third" of its expert; in D4RL's own data the ratio ranges from about
+    # 0.4 to 0.6. SAC's learning curves jump, so an early-stopped snapshot lands somewhere in 0.2–0.7.
     fraction = (medium.return_mean - ref["random"]) / (expert.return_mean - ref["random"])
-    assert 0.15 < fraction < 0.6
+    assert 0.2 < fraction < 0.7
 
 
 def test_weights_load_without_pickled_code_on_the_cpu(robot):
