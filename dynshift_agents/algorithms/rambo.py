@@ -173,7 +173,7 @@ class RAMBO(OfflineAgent):
             loss.backward()
             optimizer.step()
         self.bc_done = True
-        return float(loss)
+        return float(loss.detach())
 
     # -- the adversary ----------------------------------------------------------------------------
 
