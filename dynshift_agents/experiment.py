@@ -118,8 +118,8 @@ def train(algorithm: str, dataset_id: str, gradient_steps: int = GRADIENT_STEPS,
             model = WorldModel.load(world_model)
         else:
             model = world_model_for(dataset_id, world_model_config or agent_class.world_model_config(), seed=seed,
-                                    log=(lambda epoch, stats: print(f"world model epoch {epoch}: {stats}", flush=True))
-                                    if progress else None)
+                                    log=lambda epoch, stats: print(f"world model epoch {epoch}: {stats}", flush=True)
+                                    if progress or epoch % 10 == 0 else None)
         agent = agent_class(env_id, model, data, config, seed=seed, env_kwargs=env_kwargs, dataset_id=dataset_id)
     out.mkdir(parents=True, exist_ok=True)
     agent.learn(gradient_steps, log_dir=out, log_formats=log_formats, progress_bar=progress, eval_every=eval_every,
