@@ -21,8 +21,6 @@ from pathlib import Path
 
 import torch
 
-from dynshift_envs.grids import MULTIPLIERS
-
 
 @dataclass(frozen=True)
 class Budget:

@@ -39,10 +39,11 @@ def uses_context(policy: Policy) -> bool:
     return bool(getattr(getattr(policy, "config", None), "context", False))
 
 
-def _acting(policy: Policy, envs: list[gym.Env], deterministic: bool, online_context: bool):
-    """``act`` and ``observe`` for :func:`run_episodes`, with an online context estimator if needed."""
+def acting(policy: Policy, envs: list[gym.Env], deterministic: bool = True, online_context: bool = True):
+    """``act``, ``observe`` (for :func:`run_episodes`) and the online context estimator (``None``
+    unless ``policy`` is context-conditioned and ``online_context`` is on), one estimate per env."""
     if not (online_context and uses_context(policy)):
-        return (lambda obs, rows: policy.predict(obs, deterministic=deterministic)[0]), None
+        return (lambda obs, rows: policy.predict(obs, deterministic=deterministic)[0]), None, None
     from dynshift_agents.context import OnlineContextEstimator
 
     estimator = OnlineContextEstimator(policy.world_model, envs[0].observation_space.shape[0], episodes=len(envs))
@@ -53,7 +54,7 @@ def _acting(policy: Policy, envs: list[gym.Env], deterministic: bool, online_con
     def observe(rows, obs, actions, next_obs):
         estimator.update(obs, actions, next_obs, rows=rows)
 
-    return act, observe
+    return act, observe, estimator
 
 
 def episode_returns(policy: Policy, env_id: str, episodes: int, seed: int = 0, deterministic: bool = True,
@@ -62,7 +63,7 @@ def episode_returns(policy: Policy, env_id: str, episodes: int, seed: int = 0, d
     ``seed + i``."""
     envs = [gym.make(env_id, **env_kwargs) for _ in range(episodes)]
     try:
-        act, observe = _acting(policy, envs, deterministic, online_context)
+        act, observe, _ = acting(policy, envs, deterministic, online_context)
         runs = run_episodes(envs, [seed + i for i in range(episodes)], act, observe, record=False)
         return np.array([episode.total_reward for episode in runs])
     finally:
@@ -78,7 +79,7 @@ def evaluate_settings(policy: Policy, env_id: str, settings: list[dict[str, Any]
     pairs = [(index, setting, episode) for index, setting in zip(indices, settings) for episode in range(episodes)]
     envs = [gym.make(env_id, **setting) for _, setting, _ in pairs]
     try:
-        act, observe = _acting(policy, envs, deterministic, online_context)
+        act, observe, _ = acting(policy, envs, deterministic, online_context)
         runs = run_episodes(envs, [seed + episode for _, _, episode in pairs], act, observe, record=False)
     finally:
         for env in envs:

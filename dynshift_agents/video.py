@@ -22,7 +22,7 @@ import mujoco
 import numpy as np
 from PIL import Image, ImageDraw
 
-from dynshift_agents.evaluation import Policy, uses_context
+from dynshift_agents.evaluation import Policy, acting
 
 PROTOCOLS = {
     "augwm-switch": {"steps": 1500, "env_kwargs": {"schedule": [{"step": 500, "mass": 0.75, "damping": 0.5}]}},
@@ -50,16 +50,12 @@ class _Runner:
 
     def __init__(self, policy: Policy, name: str, env_id: str, env_kwargs: dict, seed: int, steps: int, width: int,
                  height: int):
-        self.policy, self.name = policy, name
+        self.name = name
         self.env = gym.make(env_id, max_episode_steps=steps, **env_kwargs)
         self.obs, info = self.env.reset(seed=seed)
         self.dynamics = info["dynamics"]
         self.total, self.t, self.done = 0.0, 0, False
-        self.estimator = None
-        if uses_context(policy):
-            from dynshift_agents.context import OnlineContextEstimator
-
-            self.estimator = OnlineContextEstimator(policy.world_model, self.obs.shape[0])
+        self.act, self.observe, self.estimator = acting(policy, [self.env])
         model = self.env.unwrapped.model
         self.renderer = mujoco.Renderer(model, height, width)
         self.camera = mujoco.MjvCamera()
@@ -72,13 +68,11 @@ class _Runner:
     def step(self) -> None:
         if self.done:
             return
-        if self.estimator is not None:
-            action = self.policy.predict(self.obs[None], deterministic=True, context=self.estimator.z)[0][0]
-        else:
-            action = self.policy.predict(self.obs[None], deterministic=True)[0][0]
+        rows = np.zeros(1, dtype=int)
+        action = self.act(self.obs[None], rows)[0]
         next_obs, reward, terminated, truncated, info = self.env.step(action)
-        if self.estimator is not None:
-            self.estimator.update(self.obs[None], action[None], next_obs[None])
+        if self.observe is not None:
+            self.observe(rows, self.obs[None], action[None], next_obs[None])
         self.obs, self.total, self.t = next_obs, self.total + reward, self.t + 1
         self.dynamics = info["dynamics"]
         self.done = terminated

@@ -38,9 +38,9 @@ def parallel(jobs: list[Callable[[], None]], workers: int) -> None:
 def ensure_dataset(dataset_id: str, log: Path, extra: list[str] | None = None) -> None:
     """Collect ``dynshift/<robot>/<kind>[-…]-v0`` with default settings unless it is already local."""
     from dynshift_agents.data import list_datasets
+    from dynshift_agents.data.catalog import robot_and_kind
 
     if any(row["dataset_id"] == dataset_id for row in list_datasets(dataset_id)):
         return
-    _, robot, name = dataset_id.split("/")
-    kind = next(k for k in ("medium-expert", "random", "medium", "mixed", "expert") if name.startswith(k))
+    robot, kind = robot_and_kind(dataset_id)
     run(["collect", robot, kind, "--dataset-id", dataset_id, *(extra or [])], log)

@@ -49,3 +49,20 @@ def copy_state(source_model, source_data, target_model, target_data) -> None:
     mujoco.mj_getState(source_model, source_data, state, kind)
     mujoco.mj_setState(target_model, target_data, state, kind)
     mujoco.mj_forward(target_model, target_data)
+
+
+def tiny_world(tmp_path_factory, size: int, config):
+    """``size`` random HalfCheetah transitions collected into a private Minari store, and a world
+    model with ``config`` fitted on them: the fixture of the algorithm tests."""
+    import torch
+
+    from dynshift_agents.data import collect, load_transitions
+    from dynshift_agents.world_model import WorldModel
+
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MINARI_DATASETS_PATH", str(tmp_path_factory.mktemp("store")))
+        data = load_transitions(collect("halfcheetah", "random", size=size, progress=False).spec.dataset_id)
+    model = WorldModel(17, 6, config)
+    model.fit(data.obs, data.actions, data.rewards, data.next_obs)
+    return data, model

@@ -8,8 +8,9 @@ import torch
 
 from dynshift_agents.algorithms import AugWM, AugWMConfig, OfflineAgent
 from dynshift_agents.algorithms.augwm import das, rad, rans
-from dynshift_agents.data import collect, load_transitions
-from dynshift_agents.world_model import WorldModel, WorldModelConfig
+from dynshift_agents.world_model import WorldModelConfig
+
+from conftest import tiny_world
 
 ENV = "DynShift/HalfCheetah-v0"
 TINY = dict(rollout_batch_size=64, rollout_freq=50, net_arch=(16, 16), batch_size=32, rollout_length=3,
@@ -18,13 +19,7 @@ TINY = dict(rollout_batch_size=64, rollout_freq=50, net_arch=(16, 16), batch_siz
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MINARI_DATASETS_PATH", str(tmp_path_factory.mktemp("store")))
-        torch.set_num_threads(1)
-        data = load_transitions(collect("halfcheetah", "random", size=1500, progress=False).spec.dataset_id)
-        model = WorldModel(17, 6, WorldModelConfig(hidden=(16,), weight_decay=(0, 0), max_epochs=1))
-        model.fit(data.obs, data.actions, data.rewards, data.next_obs)
-        yield data, model
+    return tiny_world(tmp_path_factory, 1500, WorldModelConfig(hidden=(16,), weight_decay=(0, 0), max_epochs=1))
 
 
 def test_augmentation_formulas_on_hand_made_transitions():

@@ -12,8 +12,9 @@ import torch
 
 from dynshift_agents.algorithms import RAMBO, RAMBOConfig, DivergenceError, MOPO, MOPOConfig, OfflineAgent
 from dynshift_agents.algorithms.rambo import CONFIGURATIONS, PRESETS, mixture_log_prob
-from dynshift_agents.data import collect, load_transitions
 from dynshift_agents.world_model import WorldModel, WorldModelConfig
+
+from conftest import tiny_world
 
 ENV = "DynShift/HalfCheetah-v0"
 TINY = dict(rollout_batch_size=64, rollout_freq=50, net_arch=(16, 16), batch_size=32, adversary_steps=5,
@@ -22,14 +23,10 @@ TINY = dict(rollout_batch_size=64, rollout_freq=50, net_arch=(16, 16), batch_siz
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MINARI_DATASETS_PATH", str(tmp_path_factory.mktemp("store")))
-        torch.set_num_threads(1)
-        data = load_transitions(collect("halfcheetah", "random", size=2000, progress=False).spec.dataset_id)
-        model = WorldModel(17, 6, WorldModelConfig.rambo(hidden=(32, 32), weight_decay=(0, 0, 0), max_epochs=5))
-        model.fit(data.obs, data.actions, data.rewards, data.next_obs)
-        model.save(tmp_path_factory.getbasetemp() / "rambo-model.pt")
-        yield data, tmp_path_factory.getbasetemp() / "rambo-model.pt"
+    data, model = tiny_world(tmp_path_factory, 2000,
+                             WorldModelConfig.rambo(hidden=(32, 32), weight_decay=(0, 0, 0), max_epochs=5))
+    model.save(tmp_path_factory.getbasetemp() / "rambo-model.pt")
+    return data, tmp_path_factory.getbasetemp() / "rambo-model.pt"
 
 
 def fresh(path):

@@ -40,7 +40,7 @@ from dynshift_agents.buffers import MixedReplayBuffer
 from dynshift_agents.data.transitions import Transitions
 from dynshift_agents.rollout import ModelEnv, ModelStep, rollout
 from dynshift_agents.termination import termination_fn
-from dynshift_agents.world_model import WorldModel
+from dynshift_agents.world_model import WorldModel, WorldModelConfig
 
 LEARNERS = {"sac": SAC, "tqc": TQC}
 """Policy learners an offline agent can train: SB3's SAC and sb3-contrib's TQC."""
@@ -173,10 +173,8 @@ class OfflineAgent:
         return step
 
     @classmethod
-    def world_model_config(cls) -> "WorldModelConfig":
+    def world_model_config(cls) -> WorldModelConfig:
         """The world-model settings this algorithm's paper uses (MOPO's by default)."""
-        from dynshift_agents.world_model import WorldModelConfig
-
         return WorldModelConfig()
 
     def before_learn(self) -> None:

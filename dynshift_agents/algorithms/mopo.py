@@ -17,6 +17,7 @@ from typing import ClassVar
 import torch
 
 from dynshift_agents.algorithms.base import OfflineAgent, OfflineConfig
+from dynshift_agents.data.catalog import robot_and_kind
 from dynshift_agents.rollout import ModelStep
 
 
@@ -32,7 +33,7 @@ class MOPOConfig(OfflineConfig):
     @classmethod
     def for_dataset(cls, dataset_id: str, **overrides) -> "MOPOConfig":
         """The official (h, λ) of the dataset's robot and kind (D4RL v0 settings), if known."""
-        robot, kind = _robot_and_kind(dataset_id)
+        robot, kind = robot_and_kind(dataset_id)
         h, lam = PRESETS.get((robot, kind), (cls.rollout_length, cls.penalty_coef))
         return cls.from_dict({"rollout_length": h, "penalty_coef": lam} | overrides)
 
@@ -46,18 +47,6 @@ PRESETS: dict[tuple[str, str], tuple[int, float]] = {
     ("walker2d", "mixed"): (1, 1.0), ("walker2d", "medium-expert"): (1, 2.0),
 }
 """(h, λ) per (robot, kind) from the official MOPO code (D4RL v0; ``mixed`` is medium-replay)."""
-
-
-def _robot_and_kind(dataset_id: str) -> tuple[str | None, str | None]:
-    from dynshift_agents.data.catalog import KINDS
-
-    parts = dataset_id.split("/")
-    if len(parts) < 3:
-        return None, None
-    name = parts[-1].rsplit("-v", 1)[0]
-    kind = next((k for k in sorted(KINDS, key=len, reverse=True) if name == k or name.startswith(k + "-")), None)
-    kind = {"medium-replay": "mixed"}.get(name, kind)
-    return parts[-2], kind
 
 
 def mopo_uncertainty(std: torch.Tensor) -> torch.Tensor:

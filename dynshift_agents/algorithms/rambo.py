@@ -26,13 +26,14 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-import gymnasium as gym
 import numpy as np
 import torch
 
 from dynshift_agents.algorithms.base import OfflineAgent, OfflineConfig
+from dynshift_agents.data.catalog import robot_and_kind
 from dynshift_agents.data.transitions import Transitions
 from dynshift_agents.rollout import ModelStep
+from dynshift_agents.world_model import WorldModelConfig
 
 
 @dataclass
@@ -65,9 +66,7 @@ class RAMBOConfig(OfflineConfig):
     @classmethod
     def for_dataset(cls, dataset_id: str, **overrides) -> "RAMBOConfig":
         """The official (h, λ) for the dataset's robot and kind, if known."""
-        from dynshift_agents.algorithms.mopo import _robot_and_kind
-
-        h, lam = PRESETS.get(_robot_and_kind(dataset_id), (cls.rollout_length, cls.adversary_weight))
+        h, lam = PRESETS.get(robot_and_kind(dataset_id), (cls.rollout_length, cls.adversary_weight))
         return cls.from_dict({"rollout_length": h, "adversary_weight": lam} | overrides)
 
 
@@ -113,9 +112,7 @@ class RAMBO(OfflineAgent):
                                                 lr=self.config.adversary_learning_rate)
 
     @classmethod
-    def world_model_config(cls):
-        from dynshift_agents.world_model import WorldModelConfig
-
+    def world_model_config(cls) -> WorldModelConfig:
         return WorldModelConfig.rambo()
 
     def before_learn(self) -> None:
@@ -234,6 +231,3 @@ class RAMBO(OfflineAgent):
         q_next = self.q_values(s_next, policy.actor(s_next, deterministic=True))
         advantage = reward + self.config.gamma * (~done).float() * q_next - self.q_values(s, scaled)
         return (advantage - advantage.mean()) / (advantage.std() + 1e-6)
-
-    def policy_observation_space(self) -> gym.spaces.Box:
-        return self.env_observation_space

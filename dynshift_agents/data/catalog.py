@@ -75,13 +75,23 @@ class DatasetNotFoundError(FileNotFoundError):
     """A dataset id that is not in the local store."""
 
 
+def robot_and_kind(dataset_id: str) -> tuple[str | None, str | None]:
+    """``dynshift/hopper/medium-mass1p5-v0`` → ``("hopper", "medium")``; Minari's ``mujoco/<env>/<kind>-vN``
+    ids too (``medium-replay`` is ``mixed``). ``None`` for what the id does not say."""
+    parts = dataset_id.split("/")
+    if len(parts) < 3:
+        return None, None
+    name = parts[-1].rsplit("-v", 1)[0]
+    kind = next((k for k in sorted(KINDS, key=len, reverse=True) if name == k or name.startswith(k + "-")), None)
+    kind = {"medium-replay": "mixed"}.get(name, kind)
+    return parts[-2], kind
+
+
 def collect_hint(dataset_id: str) -> str:
     """The command that makes ``dataset_id`` (for DynShift ids), or the local store's location."""
-    parts = dataset_id.split("/")
-    if len(parts) == 3 and parts[0] == NAMESPACE and parts[1] in ROBOTS:
-        kind = next((k for k in sorted(KINDS, key=len, reverse=True) if parts[2].startswith(k)), None)
-        if kind is not None:
-            return f"make it with `dynshift collect {parts[1]} {kind} --dataset-id {dataset_id}` (plus its shift options)"
+    robot, kind = robot_and_kind(dataset_id)
+    if dataset_id.startswith(NAMESPACE + "/") and robot in ROBOTS and kind is not None:
+        return f"make it with `dynshift collect {robot} {kind} --dataset-id {dataset_id}` (plus its shift options)"
     return f"datasets are looked up in {datasets_root()} (MINARI_DATASETS_PATH); nothing is downloaded"
 
 
