@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Any
@@ -107,7 +108,10 @@ def _train(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     overrides = _overrides(args.set)
     if args.algorithm == "world-model":
-        config = WorldModelConfig(**overrides)
+        from dynshift_agents.algorithms import ALGORITHMS
+
+        base = ALGORITHMS[args.model_for].world_model_config()
+        config = WorldModelConfig(**dataclasses.asdict(base) | overrides)
         path = experiment.world_model_path(args.dataset, config, args.seed)
         model = experiment.world_model_for(args.dataset, config, seed=args.seed,
                                            log=lambda epoch, stats: print(f"epoch {epoch}: {stats}", flush=True))
@@ -269,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run directory (default runs/ALGO/DATASET/seedS)")
     train.add_argument("--world-model", metavar="FILE",
                        help="a world model file (default: the dataset's cached one, fitted on first use)")
+    train.add_argument("--for", dest="model_for", choices=sorted(ALGORITHMS), default="mopo",
+                       help="world-model: the settings this algorithm uses (default mopo; rambo differs)")
     train.add_argument("--learner", choices=["sac", "tqc"], help="policy learner (default sac)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config field, e.g. --set penalty_coef=0.5 (JSON values)")

@@ -11,7 +11,7 @@
    actor, in chunks of 4 096 start states against one 50 000-row batch.
 3. SAC gradient steps/s (256×2, batch 256): the offline agent's learner on a ``MixedReplayBuffer``
    against plain SB3 ``SAC`` on an ordinary ``ReplayBuffer`` of the same size.
-4. RAMBO adversarial model updates/s (256 states rolled 5 steps + 256 real rows, 7×4×200 ensemble,
+4. RAMBO adversarial model updates/s (one step of a 256-state rollout + 256 real rows, 7×4×200 ensemble,
    256×2 SAC critics): the public PyTorch reimplementation does about 34 (REFERENCE.md).
 5. Grid evaluation (HalfCheetah, a 256×2 SAC actor, 1 000-step episodes): ``run_grid`` — settings
    batched in lockstep, split over ``--workers`` processes — against the one-setting-at-a-time loop a
@@ -222,7 +222,7 @@ def main() -> None:
     print(f"  ratio                              {offline / baseline:7.2f}×\n")
 
     adversary = bench_adversary(steps, repeats)
-    print("RAMBO adversarial model update (256 states × 5 steps + 256 real rows)")
+    print("RAMBO adversarial model update (one step of 256 rollout states + 256 real rows)")
     print(f"  updates/s                          {adversary:7.1f}   (public reimplementation: about 34)\n")
 
     import tempfile

@@ -15,7 +15,8 @@ Studies (the AugWM paper's tables):
 Per study and dataset it writes, under ``--results`` (default docs/results/augwm): ``records.csv``
 (one row per episode), ``table.md`` (mean ± std per setting, seeds pooled, * for p < 0.05 in Welch's
 t-test between AugWM-LM and MOPO, and the average over settings) and a heatmap per algorithm.
-Training runs go to ``--out`` (default runs/results/augwm) and resume; grid records resume too.
+Training runs go to ``--out`` (default runs/results/augwm) and resume; grid records resume too. With
+the same ``--out`` and options as ``reproduce_offline.py``, the MOPO runs are shared, not repeated.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import argparse
 import json
 from pathlib import Path
 
-from runner import ensure_dataset, parallel, run
+from runner import add_budget_options, budget_note, ensure_dataset, parallel, run, shared_models, train_command
 
 ALGORITHMS = {
     "MOPO": ["mopo"],
@@ -44,6 +45,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="parallel single-thread training jobs / grid workers")
     parser.add_argument("--out", type=Path, default=Path("runs/results/augwm"))
     parser.add_argument("--results", type=Path, default=Path("docs/results/augwm"))
+    add_budget_options(parser)
     args = parser.parse_args()
 
     plan: dict[str, list[str]] = {}  # dataset → grids to evaluate on
@@ -57,14 +59,16 @@ def main() -> None:
 
     for dataset_id in plan:
         ensure_dataset(dataset_id, args.out / "collect.log")
+    models = shared_models(list(plan), sorted({command[0] for command in ALGORITHMS.values()}), args)
 
     def run_dir(dataset_id: str, algorithm: str, seed: int) -> Path:
-        return args.out / dataset_id.replace("/", "__") / algorithm / f"seed{seed}"
+        # lower-case names: MOPO's runs are reproduce_offline.py's "mopo" runs when both share --out
+        return args.out / dataset_id.replace("/", "__") / algorithm.lower() / f"seed{seed}"
 
     def train(dataset_id: str, algorithm: str, seed: int) -> None:
         out = run_dir(dataset_id, algorithm, seed)
-        run(["train", *ALGORITHMS[algorithm], "--dataset", dataset_id, "--seed", str(seed), "--out", str(out),
-             "--gradient-steps", str(args.gradient_steps), "--no-progress", "--threads", "1"], out / "train.log")
+        command = ALGORITHMS[algorithm]
+        run(train_command(command, dataset_id, seed, out, args, models.get((dataset_id, command[0]))), out / "train.log")
 
     parallel([lambda d=d, a=a, s=s: train(d, a, s) for d in plan for a in ALGORITHMS for s in args.seeds], args.jobs)
 
@@ -77,7 +81,7 @@ def main() -> None:
         for grid_name in grids:
             grid = get_grid(grid_name)
             env_id = json.loads((Path(next(iter(checkpoints.values()))) / "agent.json").read_text())["env_id"]
-            where = args.out / dataset_id.replace("/", "__") / f"grid-{grid_name}.jsonl"
+            where = args.out / dataset_id.replace("/", "__") / f"grid-{grid_name}-augwm.jsonl"
             records = run_grid(checkpoints, env_id, list(grid.settings), args.episodes, where, workers=args.jobs)
             pooled = [r | {"policy": r["policy"].split("/")[0]} for r in records]  # seeds pooled per algorithm
             results = args.results / dataset_id.replace("/", "__") / grid_name
@@ -85,7 +89,8 @@ def main() -> None:
             reports.write_csv(records, results / "records.csv")
             table = reports.markdown_table(pooled, compare=("AugWM-LM", "MOPO"))
             (results / "table.md").write_text(
-                f"{grid.description}; agents trained on {dataset_id} for {args.gradient_steps:,} gradient steps, "
+                f"{grid.description}; agents trained on {dataset_id} for {args.gradient_steps:,} gradient steps"
+                f"{budget_note(args)}, "
                 f"seeds {args.seeds} pooled, {args.episodes} episodes per setting and seed; mean ± std of the "
                 f"return; * marks p < 0.05 (Welch) between AugWM-LM and MOPO.\n\n{table}\n")
             if grid_name == "mass-damping":

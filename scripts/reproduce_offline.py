@@ -22,7 +22,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-from runner import DYNSHIFT, ensure_dataset, parallel, run
+from runner import DYNSHIFT, add_budget_options, budget_note, ensure_dataset, parallel, run, shared_models, train_command
 
 DEFAULT_DATASETS = ["dynshift/halfcheetah/mixed-v0", "dynshift/halfcheetah/medium-v0"]
 
@@ -38,9 +38,11 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=3, help="grid episodes per setting and seed")
     parser.add_argument("--out", type=Path, default=Path("runs/results/offline"))
     parser.add_argument("--results", type=Path, default=Path("docs/results/offline"))
+    add_budget_options(parser)
     args = parser.parse_args()
     for dataset_id in args.datasets:
         ensure_dataset(dataset_id, args.out / "collect.log")
+    models = shared_models(args.datasets, args.algorithms, args)
 
     def run_dir(dataset_id: str, algorithm: str, seed: int) -> Path:
         return args.out / dataset_id.replace("/", "__") / algorithm / f"seed{seed}"
@@ -48,8 +50,8 @@ def main() -> None:
     def job(dataset_id: str, algorithm: str, seed: int) -> None:
         out = run_dir(dataset_id, algorithm, seed)
         try:
-            run(["train", algorithm, "--dataset", dataset_id, "--seed", str(seed), "--out", str(out),
-                 "--gradient-steps", str(args.gradient_steps), "--no-progress", "--threads", "1"], out / "train.log")
+            run(train_command([algorithm], dataset_id, seed, out, args, models.get((dataset_id, algorithm))),
+                out / "train.log")
         except RuntimeError:
             if "diverged" not in (out / "train.log").read_text():
                 raise
@@ -68,7 +70,7 @@ def main() -> None:
     from dynshift_agents.data import d4rl_score, load_dataset
     from dynshift_agents.world_model import WorldModel
 
-    lines = [f"{args.gradient_steps:,} gradient steps, seeds {args.seeds}; evaluation: 10 episodes at nominal "
+    lines = [f"{args.gradient_steps:,} gradient steps, seeds {args.seeds}{budget_note(args)}; evaluation: 10 episodes at nominal "
              f"dynamics (seeds 0–9), deterministic policy; D4RL-normalised scores; — is a run that diverged.", "",
              "| dataset | behaviour data | " + " | ".join(f"{a} (mean ± std) | {a} per seed" for a in args.algorithms)
              + " | world-model holdout MSE (elites) |",
@@ -109,8 +111,8 @@ def main() -> None:
             checkpoints = {f"{a}/seed{s}": str(run_dir(dataset_id, a, s) / "checkpoint") for a in args.algorithms
                            for s in args.seeds if not (run_dir(dataset_id, a, s) / "diverged").exists()}
             env_id = json.loads((Path(next(iter(checkpoints.values()))) / "agent.json").read_text())["env_id"]
-            records = run_grid(checkpoints, env_id, list(grid.settings), args.episodes,
-                               args.out / dataset_id.replace("/", "__") / f"grid-{args.grid}.jsonl", workers=args.jobs)
+            where = args.out / dataset_id.replace("/", "__") / f"grid-{args.grid}-{'-'.join(args.algorithms)}.jsonl"
+            records = run_grid(checkpoints, env_id, list(grid.settings), args.episodes, where, workers=args.jobs)
             pooled = [r | {"policy": r["policy"].split("/")[0]} for r in records]
             results = args.results / dataset_id.replace("/", "__") / args.grid
             results.mkdir(parents=True, exist_ok=True)

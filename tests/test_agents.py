@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -224,6 +225,12 @@ def test_train_and_evaluate_from_the_command_line(tiny, store, tmp_path, capsys)
     printed = capsys.readouterr().out
     model_path = printed.split(" at ")[1].split(":")[0]
     assert WorldModel.load(model_path).config.hidden == (16,)
+    cli.main(["train", "world-model", "--dataset", dataset_id, "--for", "rambo", "--set", "max_epochs=1",
+              "--set", "hidden=[16]", "--set", "weight_decay=[0,0]"])
+    rambo_path = capsys.readouterr().out.split(" at ")[1].split(":")[0]
+    assert rambo_path != model_path
+    assert WorldModel.load(rambo_path).config == dataclasses.replace(WorldModelConfig.rambo(), max_epochs=1, hidden=(16,),
+                                                                      weight_decay=(0.0, 0.0))
     out = tmp_path / "run"
     args = ["train", "mopo", "--dataset", dataset_id, "--world-model", model_path, "--out", str(out), "--no-progress",
             "--set", "rollout_batch_size=100", "--set", "rollout_freq=50", "--set", "net_arch=[16,16]",

@@ -14,10 +14,11 @@ follows the official code (a public reimplementation takes the mean, 256× weake
 Before SAC, the actor is warm-started by behaviour cloning, and the policy sees standardised states
 (the dataset's mean and std).
 
-Choices where the sources are silent (stated, configurable): the adversarial loss is summed over the
-rollout's steps with one model update per adversary step; BC maximises the tanh-Gaussian
-log-likelihood of the dataset's actions for ``bc_steps`` steps; with λ = 0 the adversarial phase is
-skipped, so the model stays as fitted (the paper's (5, 0) configuration).
+As in the public PyTorch reimplementation, one adversary step is one model update on one step of a
+rollout, with a fresh batch of real transitions: 1000 adversary steps at h = 5 are 200 rollouts.
+Choices where the sources are silent (stated, configurable): rows whose model state terminates
+leave the rollout; BC maximises the tanh-Gaussian log-likelihood of the dataset's actions for
+``bc_steps`` steps; with λ = 0 the adversarial phase is skipped, so the model stays as fitted (the paper's (5, 0) configuration).
 """
 
 from __future__ import annotations
@@ -178,38 +179,40 @@ class RAMBO(OfflineAgent):
         if self.config.adversary_weight == 0:
             return
         steps = max(1, round(self.config.adversary_steps * gradient_steps / self.config.rollout_freq))
+        self._adversary_rollout = None  # every block starts fresh rollouts (so resuming is exact)
         stats = [self.adversary_step() for _ in range(steps)]
         for key in stats[0]:
             self.learner.logger.record(f"adversary/{key}", float(np.mean([s[key] for s in stats])))
 
     def adversary_step(self) -> dict[str, float]:
-        """One adversarial model update; returns its loss terms."""
+        """One adversarial model update on one step of the current adversary rollout; returns its loss terms.
+
+        The rollout (``adversary_batch_size`` dataset states, ``rollout_length`` steps under the current
+        stochastic policy) advances by one model step per update, from the sampled next states; a
+        new rollout starts when it is ``rollout_length`` steps long or every row has terminated.
+        """
         cfg = self.config
         model = self.world_model
-        model.train()
         n = cfg.adversary_batch_size
-        obs = torch.as_tensor(self.dataset.obs[self.rng.integers(len(self.dataset), size=n)])
-        adversarial = torch.zeros((), dtype=torch.float64)
-        for _ in range(cfg.rollout_length):
-            with torch.no_grad():
-                actions = self._act(obs, torch.arange(len(obs)))
-            mean, logvar = model(obs, actions)
-            elites = model.elite_index
-            with torch.no_grad():
-                member = elites[torch.randint(len(elites), (len(obs),), generator=self.generator)]
-                rows = torch.arange(len(obs))
-                std = torch.exp(0.5 * logvar[member, rows])
-                sample = mean[member, rows] + std * torch.randn(std.shape, generator=self.generator)
-                next_obs, reward = obs + sample[:, :-1], sample[:, -1]
-                done = torch.as_tensor(self.model_env.termination_fn(obs, actions, next_obs))
-                advantage = self._advantage(obs, actions, reward, next_obs, done)
-            log_prob = mixture_log_prob(sample, mean[elites], logvar[elites])
-            term = advantage.double() * log_prob
-            adversarial = adversarial + (term.sum() if cfg.adversary_reduction == "sum" else term.mean())
-            alive = ~done
-            if not alive.any():
-                break
-            obs = next_obs[alive]
+        rollout = getattr(self, "_adversary_rollout", None)
+        if rollout is None or rollout[1] == cfg.rollout_length or len(rollout[0]) == 0:
+            rollout = (torch.as_tensor(self.dataset.obs[self.rng.integers(len(self.dataset), size=n)]), 0)
+        obs, t = rollout
+        model.train()
+        with torch.no_grad():
+            actions = self._act(obs, torch.arange(len(obs)))
+        mean, logvar = model(obs, actions)
+        elites = model.elite_index
+        with torch.no_grad():
+            member = elites[torch.randint(len(elites), (len(obs),), generator=self.generator)]
+            rows = torch.arange(len(obs))
+            std = torch.exp(0.5 * logvar[member, rows])
+            sample = mean[member, rows] + std * torch.randn(std.shape, generator=self.generator)
+            next_obs, reward = obs + sample[:, :-1], sample[:, -1]
+            done = torch.as_tensor(self.model_env.termination_fn(obs, actions, next_obs))
+            advantage = self._advantage(obs, actions, reward, next_obs, done)
+        term = advantage.double() * mixture_log_prob(sample, mean[elites], logvar[elites])
+        adversarial = term.sum() if cfg.adversary_reduction == "sum" else term.mean()
         real = self.rng.integers(len(self.dataset), size=n)
         x = model._inputs(self.dataset.obs[real], self.dataset.actions[real])
         y = torch.as_tensor(np.concatenate([self.dataset.next_obs[real] - self.dataset.obs[real],
@@ -220,6 +223,7 @@ class RAMBO(OfflineAgent):
         loss.backward()
         self.model_optimizer.step()
         model.eval()
+        self._adversary_rollout = (next_obs[~done], t + 1)
         return {"adversarial": float(adversarial.detach()), "likelihood": float(likelihood.detach())}
 
     @torch.no_grad()
