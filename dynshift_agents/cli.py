@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from typing import Any
 
@@ -324,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_shift_options(video)
     video.set_defaults(run=_video)
 
-    demo = commands.add_parser("demo", help="data → world model → MOPO vs AugWM → grid → switch video (~15 min)",
+    demo = commands.add_parser("demo", help="data → world model → MOPO vs AugWM → grid → switch video (~7 min)",
                                description="The whole path on this machine: collect HalfCheetah mixed data, fit the "
                                            "world model, train MOPO and AugWM briefly, evaluate both on a 3x3 mass x "
                                            "damping grid and render the switch test. Re-running reuses what is done.")
@@ -342,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        # headless: MuJoCo must render offscreen (EGL) unless told otherwise, decided before mujoco is imported
+        os.environ.setdefault("MUJOCO_GL", "egl")
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     args.steps_given = "--steps" in argv

@@ -7,9 +7,10 @@
    Welch's t-test;
 5. render the AugWM switch test (mass 0.75, damping 0.5 from step 500), MOPO beside AugWM.
 
-The default budget takes about 15 minutes on 2 CPU cores; ``--quick`` runs the same path with tiny
-budgets in under two minutes (the test suite runs it). The budgets are far below the papers' — the
-demo shows the machinery, not the papers' numbers (``scripts/reproduce_*.py`` are for those).
+The default budget took 6 min 46 s on 2 CPU cores from an empty store and cache; ``--quick`` runs
+the same path with tiny budgets in under two minutes (the test suite runs it). The budgets are far
+below the papers' — the demo shows the machinery, not the papers' numbers (``scripts/reproduce_*.py``
+are for those).
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -99,6 +102,17 @@ def test_video_frame_count_and_size(tmp_path):
     assert PROTOCOLS["augwm-switch"]["steps"] == 1500
     with pytest.raises(ValueError, match="16"):
         write_video({"a": medium}, "DynShift/HalfCheetah-v0", tmp_path / "x.mp4", steps=2, width=100)
+
+
+def test_the_command_renders_on_a_headless_machine_without_mujoco_gl(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "DISPLAY", "PYOPENGL_PLATFORM")}
+    script = ("from dynshift_agents import cli; cli.main(['datasets', 'none/']); "
+              "from dynshift_agents.behaviour import load_policy; from dynshift_agents.video import write_video; "
+              f"write_video({{'a': load_policy('halfcheetah', 'medium')}}, 'DynShift/HalfCheetah-v0', {str(tmp_path / 'v.mp4')!r}, "
+              "steps=2, width=64, height=64)")
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "v.mp4").stat().st_size > 0
 
 
 def test_demo_quick_runs_end_to_end(tmp_path, monkeypatch, capsys):
