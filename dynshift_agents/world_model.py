@@ -60,7 +60,8 @@ class WorldModelConfig:
     """Each member trains on its own bootstrap resample of the training rows."""
     fit_bf16: bool = False
     """Fit with bfloat16 matrix products (autocast; the loss itself stays float32): about 2× faster
-    on CPUs with bf16 units (``scripts/bench_agents.py``). Sampling and prediction stay float32."""
+    on CPUs with bf16 units (``scripts/bench_agents.py``); RAMBO's adversarial updates use it too.
+    Sampling and prediction stay float32."""
 
     def __post_init__(self):
         self.hidden = tuple(self.hidden)

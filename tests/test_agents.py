@@ -241,6 +241,10 @@ def test_train_and_evaluate_from_the_command_line(tiny, store, tmp_path, capsys)
     cli.main(args + ["200"])  # the same run, longer: resumes
     assert "resuming" in capsys.readouterr().out
     assert json.loads((out / "checkpoint" / "agent.json").read_text())["gradient_steps"] == 200
+    stamp = (out / "checkpoint" / "agent.json").stat().st_mtime_ns
+    cli.main(args + ["200"])  # finished: nothing to do, and the checkpoint is not rewritten
+    assert (out / "checkpoint" / "agent.json").stat().st_mtime_ns == stamp
+    capsys.readouterr()
     cli.main(["evaluate", str(out / "checkpoint"), "--env", ENV, "--episodes", "2", "--mass", "1.5", "--json"])
     result = json.loads(capsys.readouterr().out)
     assert result["episodes"] == 2 and result["env_kwargs"] == {"mass": 1.5}

@@ -3,6 +3,7 @@ and the divergence guard (which serves every algorithm)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -49,11 +50,14 @@ def test_mixture_log_prob_matches_a_float64_computation():
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6)
 
 
-def test_one_adversarial_step_lowers_the_models_value_and_keeps_the_likelihood(tiny):
+@pytest.mark.parametrize("bf16", [False, True])
+def test_one_adversarial_step_lowers_the_models_value_and_keeps_the_likelihood(tiny, bf16):
     """A toy critic that prefers next states with a larger first coordinate: after one adversarial
-    step the model predicts smaller ones for the same states and actions."""
+    step the model predicts smaller ones for the same states and actions (also with bf16 products)."""
     data, path = tiny
-    agent = RAMBO(ENV, fresh(path), data, RAMBOConfig(**TINY, adversary_weight=0.05), seed=0)
+    model = fresh(path)
+    model.config = dataclasses.replace(model.config, fit_bf16=bf16)
+    agent = RAMBO(ENV, model, data, RAMBOConfig(**TINY, adversary_weight=0.05), seed=0)
     agent.q_values = lambda obs, actions: obs[:, 0]  # the toy critic (standardised states)
     obs = torch.as_tensor(data.obs[:512])
     actions = torch.as_tensor(data.actions[:512])

@@ -280,8 +280,8 @@ class OfflineAgent:
                     self.save(checkpoint_dir)
                 if callback is not None:
                     callback(self)
-        if checkpoint_dir:
-            self.save(checkpoint_dir)
+        if checkpoint_dir and (self.gradient_steps > start_steps or not (Path(checkpoint_dir) / "agent.json").exists()):
+            self.save(checkpoint_dir)  # a finished run asked again is left untouched
         return self
 
     def q_values(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

@@ -201,7 +201,8 @@ class RAMBO(OfflineAgent):
         model.train()
         with torch.no_grad():
             actions = self._act(obs, torch.arange(len(obs)))
-        mean, logvar = model(obs, actions)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=model.config.fit_bf16):
+            mean, logvar = model(obs, actions)  # bf16 products if the model is fitted with them; float32 out
         elites = model.elite_index
         with torch.no_grad():
             member = elites[torch.randint(len(elites), (len(obs),), generator=self.generator)]
