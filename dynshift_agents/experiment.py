@@ -5,7 +5,9 @@ over these functions.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -106,22 +108,36 @@ def train(algorithm: str, dataset_id: str, gradient_steps: int = GRADIENT_STEPS,
     checkpoint = out / "checkpoint"
     data = load_transitions(dataset_id)
     config = agent_class.config_class.for_dataset(dataset_id, **(overrides or {}))
-    if (checkpoint / "agent.json").exists():
-        agent = OfflineAgent.load(checkpoint, dataset=data)
-        if agent.name != algorithm or agent.dataset_id != dataset_id or agent.seed != seed or agent.config != config:
-            raise FileExistsError(f"{out} holds a different run ({agent.name} on {agent.dataset_id}, seed {agent.seed}, "
-                                  f"config {dataclasses.asdict(agent.config)}); choose another --out")
-        print(f"resuming {out} at {agent.gradient_steps} gradient steps", flush=True)
-    else:
-        env_id, env_kwargs = dataset_env(dataset_id)
-        if world_model is not None:
-            model = WorldModel.load(world_model)
-        else:
-            model = world_model_for(dataset_id, world_model_config or agent_class.world_model_config(), seed=seed,
-                                    log=lambda epoch, stats: print(f"world model epoch {epoch}: {stats}", flush=True)
-                                    if progress or epoch % 10 == 0 else None)
-        agent = agent_class(env_id, model, data, config, seed=seed, env_kwargs=env_kwargs, dataset_id=dataset_id)
     out.mkdir(parents=True, exist_ok=True)
-    agent.learn(gradient_steps, log_dir=out, log_formats=log_formats, progress_bar=progress, eval_every=eval_every,
-                eval_episodes=eval_episodes, checkpoint_dir=checkpoint, checkpoint_every=checkpoint_every)
+    with _exclusive(out):
+        if (checkpoint / "agent.json").exists():
+            agent = OfflineAgent.load(checkpoint, dataset=data)
+            if agent.name != algorithm or agent.dataset_id != dataset_id or agent.seed != seed or agent.config != config:
+                raise FileExistsError(f"{out} holds a different run ({agent.name} on {agent.dataset_id}, seed "
+                                      f"{agent.seed}, config {dataclasses.asdict(agent.config)}); choose another --out")
+            print(f"resuming {out} at {agent.gradient_steps} gradient steps", flush=True)
+        else:
+            env_id, env_kwargs = dataset_env(dataset_id)
+            if world_model is not None:
+                model = WorldModel.load(world_model)
+            else:
+                model = world_model_for(dataset_id, world_model_config or agent_class.world_model_config(), seed=seed,
+                                        log=lambda epoch, stats: print(f"world model epoch {epoch}: {stats}", flush=True)
+                                        if progress or epoch % 10 == 0 else None)
+            agent = agent_class(env_id, model, data, config, seed=seed, env_kwargs=env_kwargs, dataset_id=dataset_id)
+        agent.learn(gradient_steps, log_dir=out, log_formats=log_formats, progress_bar=progress, eval_every=eval_every,
+                    eval_episodes=eval_episodes, checkpoint_dir=checkpoint, checkpoint_every=checkpoint_every)
     return agent
+
+
+@contextlib.contextmanager
+def _exclusive(run_dir: Path):
+    """Hold the run directory's lock: a second process asked to train the same run waits for the
+    first, then resumes (or finds the run finished) instead of writing over it."""
+    with open(run_dir / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting: another process is training {run_dir}", flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

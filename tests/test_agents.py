@@ -253,3 +253,24 @@ def test_train_and_evaluate_from_the_command_line(tiny, store, tmp_path, capsys)
     with pytest.raises(SystemExit):  # a different run in the same folder is refused
         cli.main(other + ["300"])
     assert "different run" in capsys.readouterr().err
+
+
+def test_a_run_asked_twice_at_once_waits_for_the_first(tiny, tmp_path, capsys):
+    import threading
+
+    from dynshift_agents import experiment
+
+    dataset_id, _, model = tiny
+    model.save(tmp_path / "model.pt")
+    out = tmp_path / "run"
+    out.mkdir()
+    kwargs = dict(gradient_steps=60, out=out, world_model=tmp_path / "model.pt", progress=False, log_formats=("csv",),
+                  overrides={"rollout_batch_size": 100, "rollout_freq": 30, "net_arch": (16, 16)})
+    second = threading.Thread(target=experiment.train, args=("mopo", dataset_id), kwargs=kwargs)
+    with experiment._exclusive(out):  # "the first process"
+        second.start()
+        second.join(timeout=3)
+        assert second.is_alive() and not (out / "checkpoint").exists()
+    second.join()
+    assert "waiting: another process is training" in capsys.readouterr().out
+    assert json.loads((out / "checkpoint" / "agent.json").read_text())["gradient_steps"] == 60
