@@ -138,12 +138,12 @@ def bench_sac(steps: int, repeats: int) -> tuple[float, float]:
     return offline, baseline
 
 
-def bench_adversary(steps: int, repeats: int) -> float:
+def bench_adversary(steps: int, repeats: int, bf16: bool = False) -> float:
     from dynshift_agents.algorithms import RAMBO, RAMBOConfig
 
     rng = np.random.default_rng(0)
     data = fake_transitions(20_000, rng)
-    agent = RAMBO("DynShift/HalfCheetah-v0", WorldModel(OBS, ACT, WorldModelConfig.rambo()), data,
+    agent = RAMBO("DynShift/HalfCheetah-v0", WorldModel(OBS, ACT, WorldModelConfig.rambo(fit_bf16=bf16)), data,
                   RAMBOConfig(rollout_length=5, adversary_batch_size=256, bc_steps=0), seed=0)
     agent.learner.set_logger(__import__("stable_baselines3.common.logger", fromlist=["configure"]).configure(None, []))
     return timed(agent.adversary_step, max(1, steps // 10), repeats)
@@ -184,13 +184,20 @@ def _load_expert(_name):
     return load_policy("halfcheetah", "expert")
 
 
+def bench_rambo(steps: int, repeats: int) -> None:
+    fp32, bf16 = bench_adversary(steps, repeats), bench_adversary(steps, repeats, bf16=True)
+    print("RAMBO adversarial model update (one step of 256 rollout states + 256 real rows)")
+    print(f"  updates/s                          {fp32:7.1f}   (public reimplementation: about 34)")
+    print(f"  updates/s, bf16 products           {bf16:7.1f}   (a world model with fit_bf16=True)\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="fewer, shorter windows")
     parser.add_argument("--workers", type=int, default=2, help="grid evaluation processes")
-    parser.add_argument("--sections", nargs="+", default=["world-model", "rest"], choices=["world-model", "rest"],
-                        help="world-model only, or everything (default)")
+    parser.add_argument("--sections", nargs="+", default=["world-model", "rest"], choices=["world-model", "rambo", "rest"],
+                        help="world-model, rambo, rest (rollouts, SAC, RAMBO, grid); default world-model rest")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -205,7 +212,9 @@ def main() -> None:
         print(f"  batched, bf16 autocast    {bf16:8.1f}   (fit_bf16=True; ≥ 86 steps/s: {'met' if bf16 >= 86 else 'not met'})")
         print(f"  per-member loop (fp32)    {loop:8.1f}")
         print(f"  ratio batched / loop      {batched / loop:8.2f}×   (goal ≥ 1.5×); bf16 / loop {bf16 / loop:.2f}×\n")
-    if args.sections == ["world-model"]:
+    if "rest" not in args.sections:
+        if "rambo" in args.sections:
+            bench_rambo(steps, repeats)
         return
 
     start_states = 10_000 if args.quick else 50_000
@@ -221,9 +230,7 @@ def main() -> None:
     print(f"  plain SB3 SAC (ReplayBuffer)       {baseline:7.1f}")
     print(f"  ratio                              {offline / baseline:7.2f}×\n")
 
-    adversary = bench_adversary(steps, repeats)
-    print("RAMBO adversarial model update (one step of 256 rollout states + 256 real rows)")
-    print(f"  updates/s                          {adversary:7.1f}   (public reimplementation: about 34)\n")
+    bench_rambo(steps, repeats)
 
     import tempfile
 
