@@ -81,14 +81,43 @@ def markdown_table(records: list[dict[str, Any]], compare: tuple[str, str] | Non
         setting = next(r["setting"] for r in rows if r["setting_index"] == index)
         p_cell = "—" if not compare or np.isnan(p) else f"{p:.3g}"
         lines.append(f"| {setting_label(setting)} | " + " | ".join(cells) + (f" | {p_cell} |" if compare else " |"))
-    # average over settings: per policy, the mean over settings of the per-setting means; the test
-    # compares per-episode returns averaged over settings (paired by episode seed)
+    # average over settings: per policy, the mean over settings of the per-setting means
     averages = []
     for policy in policies:
         means = [by[(policy, i)]["mean"] for i in indices if (policy, i) in by]
         averages.append(f"**{np.mean(means):.1f}**")
     lines.append("| **average** | " + " | ".join(averages) + (" | |" if compare else " |"))
     return "\n".join(lines)
+
+
+def seed_averages(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Grid averages per trained policy, for policies named ``ALGORITHM/seedK``: {algorithm: {policy:
+    mean over settings of the per-setting mean return}}. Seeds, not episodes, are the independent units
+    when asking whether one algorithm beats another."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for row in summarise(records):
+        out.setdefault(row["policy"].split("/")[0], {}).setdefault(row["policy"], []).append(row["mean"])
+    return {algorithm: {policy: float(np.mean(means)) for policy, means in policies.items()}
+            for algorithm, policies in out.items()}
+
+
+def seed_comparison(records: list[dict[str, Any]], compare: tuple[str, str]) -> str:
+    """A markdown paragraph: each algorithm's grid average per seed, mean ± std over seeds, and
+    Welch's p between the two algorithms' per-seed averages."""
+    averages = seed_averages(records)
+    missing = set(compare) - set(averages)
+    if missing:
+        raise ValueError(f"cannot compare {sorted(missing)}: algorithms in the records are {sorted(averages)}")
+    parts = []
+    for algorithm in compare:
+        values = np.array(list(averages[algorithm].values()))
+        spread = f" ± {values.std(ddof=1):.1f}" if len(values) > 1 else ""
+        per_seed = ", ".join(f"{v:.1f}" for v in averages[algorithm].values())
+        parts.append(f"{algorithm} {values.mean():.1f}{spread} ({per_seed})")
+    p = welch(*(np.array(list(averages[a].values())) for a in compare))
+    p_text = "n/a" if np.isnan(p) else f"{p:.3g}"
+    return (f"Grid average per trained policy (mean over settings; seeds are the units): {'; '.join(parts)}. "
+            f"Welch's p between the two = {p_text}.")
 
 
 def heatmap(records: list[dict[str, Any]], policy: str, path: str | os.PathLike, title: str | None = None,

@@ -88,6 +88,8 @@ def main() -> None:
             results.mkdir(parents=True, exist_ok=True)
             reports.write_csv(records, results / "records.csv")
             table = reports.markdown_table(pooled, compare=("AugWM-LM", "MOPO"))
+            seeds = "\n\n".join(reports.seed_comparison(records, (a, "MOPO")) for a in ("AugWM-LM", "AugWM-Default"))
+            table = f"{table}\n\n{seeds}"
             (results / "table.md").write_text(
                 f"{grid.description}; agents trained on {dataset_id} for {args.gradient_steps:,} gradient steps"
                 f"{budget_note(args)}, "

@@ -119,8 +119,13 @@ def main() -> None:
             reports.write_csv(records, results / "records.csv")
             compare = tuple(args.algorithms[:2]) if len(args.algorithms) >= 2 else None
             table = reports.markdown_table(pooled, compare)
-            (results / "table.md").write_text(f"{grid.description}; trained on {dataset_id}; seeds pooled; "
-                                              f"{args.episodes} episodes per setting and seed.\n\n{table}\n")
+            if compare and all(any(r["policy"] == a for r in pooled) for a in compare):
+                table += "\n\n" + reports.seed_comparison(records, compare[::-1])
+            (results / "table.md").write_text(
+                f"{grid.description}; trained on {dataset_id} for {args.gradient_steps:,} gradient steps"
+                f"{budget_note(args)}; seeds {args.seeds} pooled; {args.episodes} episodes per setting and seed; "
+                f"mean ± std of the return; * marks p < 0.05 (Welch) between the first two algorithms."
+                f"\n\n{table}\n")
             if args.grid == "mass-damping":
                 means = [r["mean"] for r in reports.summarise(pooled)]
                 for algorithm in args.algorithms:

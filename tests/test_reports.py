@@ -125,3 +125,17 @@ def test_demo_quick_runs_end_to_end(tmp_path, monkeypatch, capsys):
         assert (tmp_path / "demo" / name).stat().st_size > 0, name
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert summary["quick"] and len(summary["files"]) == 7
+
+
+def test_seed_averages_and_their_comparison():
+    records = [{"policy": f"{alg}/seed{seed}", "setting_index": i, "setting": {"mass": m}, "episode": e,
+                "return": base + 10 * seed + i + e} for alg, base in (("A", 100.0), ("B", 0.0)) for seed in range(3)
+               for i, m in enumerate((0.5, 1.5)) for e in range(2)]
+    averages = reports.seed_averages(records)
+    # per setting the mean over episodes 0, 1 is base + 10·seed + i + 0.5; over settings i = 0, 1: + 0.5 more
+    assert averages["A"] == {f"A/seed{s}": 101.0 + 10 * s for s in range(3)}
+    text = reports.seed_comparison(records, ("A", "B"))
+    assert "A 111.0 ± 10.0 (101.0, 111.0, 121.0)" in text and "B 11.0 ± 10.0" in text
+    assert f"{reports.welch(np.array([101.0, 111, 121]), np.array([1.0, 11, 21])):.3g}" in text
+    with pytest.raises(ValueError, match="algorithms in the records"):
+        reports.seed_comparison(records, ("A", "C"))
