@@ -241,6 +241,8 @@ def test_train_and_evaluate_from_the_command_line(tiny, store, tmp_path, capsys)
     cli.main(args + ["200"])  # the same run, longer: resumes
     assert "resuming" in capsys.readouterr().out
     assert json.loads((out / "checkpoint" / "agent.json").read_text())["gradient_steps"] == 200
+    with (out / "progress.csv").open() as f:  # both sessions' rows: resuming does not truncate the log
+        assert [float(row["train/n_updates"]) for row in csv.DictReader(f)] == [50, 100, 150, 200]
     stamp = (out / "checkpoint" / "agent.json").stat().st_mtime_ns
     cli.main(args + ["200"])  # finished: nothing to do, and the checkpoint is not rewritten
     assert (out / "checkpoint" / "agent.json").stat().st_mtime_ns == stamp

@@ -19,6 +19,7 @@ uninterrupted one).
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import os
@@ -33,7 +34,7 @@ import numpy as np
 import torch
 from sb3_contrib import TQC
 from stable_baselines3 import SAC
-from stable_baselines3.common.logger import Logger, configure
+from stable_baselines3.common.logger import CSVOutputFormat, Logger, configure
 from tqdm.auto import tqdm
 
 from dynshift_agents.buffers import MixedReplayBuffer
@@ -325,7 +326,21 @@ class OfflineAgent:
                 pass
         if log_dir is None:
             formats = [f for f in formats if f == "stdout"]
-        return configure(str(log_dir) if log_dir is not None else None, formats)
+        earlier = self._earlier_progress(log_dir) if "csv" in formats else []
+        logger = configure(str(log_dir) if log_dir is not None else None, formats)
+        for output in logger.output_formats:  # configure() truncates progress.csv: put back the rows
+            if isinstance(output, CSVOutputFormat):  # of earlier sessions up to this checkpoint
+                for row in earlier:
+                    output.write(row, {})
+        return logger
+
+    def _earlier_progress(self, log_dir) -> list[dict[str, Any]]:
+        path = Path(log_dir) / "progress.csv" if log_dir is not None else None
+        if path is None or not path.exists():
+            return []
+        with path.open(newline="") as f:
+            rows = [{k: _number(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+        return [row for row in rows if row.get("train/n_updates", 0) <= self.gradient_steps]
 
     def _record_evaluation(self, episodes: int) -> None:
         from dynshift_agents.data.scores import d4rl_score
@@ -391,3 +406,10 @@ class OfflineAgent:
 
     def _load_extra_state(self, state: dict) -> None:
         pass
+
+
+def _number(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text
