@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The CPU-scale results in docs/results/, in priority order, on a 2-core machine.
 #
-#   bash scripts/reproduce_cpu.sh            # about 2.5 hours on 2 cores; run again to resume
+#   bash scripts/reproduce_cpu.sh            # run again to resume after an interruption
+#
+# Estimated from this machine's measured rates (not timed end to end): 3-4 hours on 2 cores.
 #
 # Budget (the same for every algorithm, far below the papers' 1-3 M steps): 20 000 gradient steps,
 # model rollouts from 10 000 start states every 1 000 steps (the papers: 50 000), one world model
 # per dataset and model settings (seed 0, fitted with bf16 matrix products: on halfcheetah mixed its
-# holdout MSE was 0.606 against fp32's 0.619, docs/results/README.md) shared by the three seeds. Every stage resumes: datasets,
-# world models, training runs (10k-step checkpoints), evaluations and grid records are kept.
+# holdout MSE was 0.604 against fp32's 0.619, docs/results/README.md) shared by the three seeds.
+# Every stage resumes: datasets, world models, training runs (10k-step checkpoints), evaluations and
+# grid records are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
@@ -24,4 +27,4 @@ HC=(dynshift/halfcheetah/mixed-v0 dynshift/halfcheetah/medium-v0)
     --results docs/results/augwm "${BUDGET[@]}"
 # 3. RAMBO beside MOPO: scores and the 7x7 grid (issue 6).
 "$PYTHON" scripts/reproduce_offline.py --algorithms mopo rambo --datasets "${HC[@]}" dynshift/hopper/medium-v0 \
-    --grid mass-damping --results docs/results/offline "${BUDGET[@]}"
+    --grid mass-damping --results docs/results/rambo "${BUDGET[@]}"
