@@ -18,7 +18,8 @@ As in the public PyTorch reimplementation, one adversary step is one model updat
 rollout, with a fresh batch of real transitions: 1000 adversary steps at h = 5 are 200 rollouts.
 Choices where the sources are silent (stated, configurable): rows whose model state terminates
 leave the rollout; BC maximises the tanh-Gaussian log-likelihood of the dataset's actions for
-``bc_steps`` steps; with λ = 0 the adversarial phase is skipped, so the model stays as fitted (the paper's (5, 0) configuration).
+``bc_steps`` steps; with λ = 0 the adversarial phase is skipped, so the model stays as fitted (the
+paper's (5, 0) configuration).
 """
 
 from __future__ import annotations
