@@ -90,7 +90,8 @@ def _value(text: str) -> Any:
         return text
 
 
-def _overrides(pairs: list[str]) -> dict[str, Any]:
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` pairs → {key: JSON value, or the text itself}."""
     values = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -104,15 +105,14 @@ def _train(args: argparse.Namespace) -> None:
     import torch
 
     from dynshift_agents import experiment
-    from dynshift_agents.world_model import WorldModelConfig
 
     torch.set_num_threads(args.threads)
-    overrides = _overrides(args.set)
+    overrides = parse_overrides(args.set)
     if args.algorithm == "world-model":
         from dynshift_agents.algorithms import ALGORITHMS
 
         base = ALGORITHMS[args.model_for].world_model_config()
-        config = WorldModelConfig(**dataclasses.asdict(base) | overrides)
+        config = dataclasses.replace(base, **overrides)
         path = experiment.world_model_path(args.dataset, config, args.seed)
         model = experiment.world_model_for(args.dataset, config, seed=args.seed,
                                            log=lambda epoch, stats: print(f"epoch {epoch}: {stats}", flush=True))

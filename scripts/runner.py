@@ -46,22 +46,16 @@ def ensure_dataset(dataset_id: str, log: Path, extra: list[str] | None = None) -
     run(["collect", robot, kind, "--dataset-id", dataset_id, *(extra or [])], log)
 
 
-def shared_world_model(dataset_id: str, algorithm: str, seed: int, log: Path, settings: list[str] = ()) -> Path:
-    """Fit (once; cached under ``$DYNSHIFT_HOME``) the world model ``algorithm`` uses on ``dataset_id``
-    with ``seed`` and ``settings`` (KEY=VALUE overrides), and return its file, for runs of every seed
-    to share (``dynshift train --world-model``)."""
+def shared_world_model(dataset_id: str, algorithm: str, seed: int, settings: list[str] = ()) -> Path:
+    """The file of the world model ``algorithm`` uses on ``dataset_id`` with ``seed`` and ``settings``
+    (``--set`` pairs): ``dynshift train world-model`` fits it once and caches it under ``$DYNSHIFT_HOME``."""
     import dataclasses
-    import json
 
     from dynshift_agents.algorithms import ALGORITHMS
+    from dynshift_agents.cli import parse_overrides
     from dynshift_agents.experiment import world_model_path
 
-    overrides = {key: json.loads(value) for key, value in (pair.split("=", 1) for pair in settings)}
-    config = dataclasses.replace(ALGORITHMS[algorithm].world_model_config(), **overrides)
-    command = ["train", "world-model", "--dataset", dataset_id, "--for", algorithm, "--seed", str(seed), "--threads", "1"]
-    for pair in settings:
-        command += ["--set", pair]
-    run(command, log)
+    config = dataclasses.replace(ALGORITHMS[algorithm].world_model_config(), **parse_overrides(list(settings)))
     return world_model_path(dataset_id, config, seed)
 
 
@@ -87,27 +81,27 @@ def train_command(algorithm: list[str], dataset_id: str, seed: int, out: Path, a
     return command
 
 
-def shared_models(datasets: list[str], algorithms: list[str], args) -> dict:
+def shared_models(datasets: list[str], algorithms: list[str], args) -> dict[tuple[str, str], Path]:
     """{(dataset, algorithm): world-model file} when one model per dataset is shared across seeds
-    (fitted here, in parallel, before any training run needs it); {} otherwise."""
+    (``--world-model-seed``): each distinct file is fitted once, in parallel, before any training run
+    needs it; {} otherwise."""
     seed = args.world_model_seed
     if seed is None:
         return {}
-    from dynshift_agents.algorithms import ALGORITHMS
-
-    wanted = {(d, a): ALGORITHMS[a].world_model_config() for d in datasets for a in algorithms}
-    fits = {}  # one fit per (dataset, model settings), by the first algorithm that needs it
-    for (d, a), config in wanted.items():
-        fits.setdefault((d, repr(config)), (d, a))
-    files = {}
+    files = {(d, a): shared_world_model(d, a, seed, args.world_model_set) for d in datasets for a in algorithms}
+    first = {}  # algorithms with the same model settings share a file: fit it once
+    for (d, a), path in files.items():
+        first.setdefault(path, (d, a))
 
     def fit(dataset_id: str, algorithm: str) -> None:
-        files[dataset_id, repr(wanted[dataset_id, algorithm])] = shared_world_model(
-            dataset_id, algorithm, seed, args.out / dataset_id.replace("/", "__") / f"world-model-{algorithm}-seed{seed}.log",
-            args.world_model_set)
+        command = ["train", "world-model", "--dataset", dataset_id, "--for", algorithm, "--seed", str(seed),
+                   "--threads", "1"]
+        for pair in args.world_model_set:
+            command += ["--set", pair]
+        run(command, args.out / dataset_id.replace("/", "__") / f"world-model-{algorithm}-seed{seed}.log")
 
-    parallel([lambda d=d, a=a: fit(d, a) for d, a in fits.values()], args.jobs)
-    return {(d, a): files[d, repr(config)] for (d, a), config in wanted.items()}
+    parallel([lambda d=d, a=a: fit(d, a) for d, a in first.values()], args.jobs)
+    return files
 
 
 def budget_note(args) -> str:
