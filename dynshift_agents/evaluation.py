@@ -39,6 +39,14 @@ def uses_context(policy: Policy) -> bool:
     return bool(getattr(getattr(policy, "config", None), "context", False))
 
 
+def observation_kwargs(policy: Policy) -> dict[str, Any]:
+    """The observation keywords (:data:`dynshift_envs.OBSERVATION_KEYWORDS`) of the env a DynShift
+    agent was trained on: every env the policy acts in needs them; ``{}`` for other policies."""
+    from dynshift_envs import OBSERVATION_KEYWORDS
+
+    return {k: v for k, v in (getattr(policy, "env_kwargs", None) or {}).items() if k in OBSERVATION_KEYWORDS}
+
+
 def acting(policy: Policy, envs: list[gym.Env], deterministic: bool = True, online_context: bool = True):
     """``act``, ``observe`` (for :func:`run_episodes`) and the online context estimator (``None``
     unless ``policy`` is context-conditioned and ``online_context`` is on), one estimate per env."""
@@ -60,8 +68,8 @@ def acting(policy: Policy, envs: list[gym.Env], deterministic: bool = True, onli
 def episode_returns(policy: Policy, env_id: str, episodes: int, seed: int = 0, deterministic: bool = True,
                     online_context: bool = True, **env_kwargs: Any) -> np.ndarray:
     """Undiscounted returns of ``episodes`` episodes run side by side, episode ``i`` reset with seed
-    ``seed + i``."""
-    envs = [gym.make(env_id, **env_kwargs) for _ in range(episodes)]
+    ``seed + i``; the policy's observation keywords are kept."""
+    envs = [gym.make(env_id, **(observation_kwargs(policy) | env_kwargs)) for _ in range(episodes)]
     try:
         act, observe, _ = acting(policy, envs, deterministic, online_context)
         runs = run_episodes(envs, [seed + i for i in range(episodes)], act, observe, record=False)
@@ -74,10 +82,12 @@ def episode_returns(policy: Policy, env_id: str, episodes: int, seed: int = 0, d
 def evaluate_settings(policy: Policy, env_id: str, settings: list[dict[str, Any]], episodes: int, seed: int = 0,
                       name: str = "policy", indices: list[int] | None = None, deterministic: bool = True,
                       online_context: bool = True) -> list[dict[str, Any]]:
-    """Every setting × ``episodes`` as one lockstep batch; returns one record per episode."""
+    """Every setting × ``episodes`` as one lockstep batch; returns one record per episode. Settings are
+    absolute (a policy trained on shifted data is evaluated at the setting's dynamics); the policy's
+    observation keywords are kept."""
     indices = list(range(len(settings))) if indices is None else indices
     pairs = [(index, setting, episode) for index, setting in zip(indices, settings) for episode in range(episodes)]
-    envs = [gym.make(env_id, **setting) for _, setting, _ in pairs]
+    envs = [gym.make(env_id, **(observation_kwargs(policy) | setting)) for _, setting, _ in pairs]
     try:
         act, observe, _ = acting(policy, envs, deterministic, online_context)
         runs = run_episodes(envs, [seed + episode for _, _, episode in pairs], act, observe, record=False)

@@ -22,7 +22,7 @@ import mujoco
 import numpy as np
 from PIL import Image, ImageDraw
 
-from dynshift_agents.evaluation import Policy, acting
+from dynshift_agents.evaluation import Policy, acting, observation_kwargs
 
 PROTOCOLS = {
     "augwm-switch": {"steps": 1500, "env_kwargs": {"schedule": [{"step": 500, "mass": 0.75, "damping": 0.5}]}},
@@ -51,7 +51,7 @@ class _Runner:
     def __init__(self, policy: Policy, name: str, env_id: str, env_kwargs: dict, seed: int, steps: int, width: int,
                  height: int):
         self.name = name
-        self.env = gym.make(env_id, max_episode_steps=steps, **env_kwargs)
+        self.env = gym.make(env_id, max_episode_steps=steps, **(observation_kwargs(policy) | env_kwargs))
         self.obs, info = self.env.reset(seed=seed)
         self.dynamics = info["dynamics"]
         self.total, self.t, self.done = 0.0, 0, False

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import gymnasium as gym
 
+from dynshift_envs.base import OBSERVATION_KEYWORDS
 from dynshift_envs.dynamics import Dynamics, Uniform
 from dynshift_envs.grids import GRIDS, Grid, get_grid
 
-__all__ = ["ENV_IDS", "GRIDS", "Dynamics", "Grid", "Uniform", "get_grid"]
+__all__ = ["ENV_IDS", "GRIDS", "OBSERVATION_KEYWORDS", "Dynamics", "Grid", "Uniform", "get_grid"]
 
 ENTRY_POINTS = {
     "DynShift/HalfCheetah-v0": "dynshift_envs.half_cheetah:HalfCheetahEnv",

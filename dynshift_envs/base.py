@@ -66,6 +66,16 @@ def parse_schedule(schedule: Any, base: Dynamics) -> tuple[tuple[int, dict[str, 
     return tuple(entries)
 
 
+OBSERVATION_KEYWORDS = ("exclude_current_positions_from_observation", "include_cfrc_ext_in_observation")
+"""Gymnasium v5 keywords that change what an observation holds, not the dynamics. A policy trained
+on observations made with them needs them wherever it acts: evaluation and videos pass a trained
+agent's observation keywords to every env they make. MBPO and MOPO, for instance, drop the Ant's 84
+contact-force values (``include_cfrc_ext_in_observation=False``), which are zero in 96 % of steps
+and stall an ensemble's fit."""
+
+_DEFAULT_OBSERVATION_FLAGS = {"_exclude_current_positions_from_observation": True, "_include_cfrc_ext_in_observation": True}
+
+
 class DynShiftEnv:
     """Mixin that puts controlled dynamics shifts in front of a Gymnasium v5 MuJoCo environment.
 
@@ -174,6 +184,18 @@ class DynShiftEnv:
                 multiplier = getattr(dynamics, field)
                 values.append(multiplier.get(key, 1.0) if isinstance(multiplier, Mapping) else multiplier)
         return np.asarray(values, dtype=np.float64)
+
+    def default_observation(self) -> np.ndarray:
+        """The current state's observation as v5's default observation keywords make it, whatever
+        keywords this env was made with (no context): what the shipped behaviour policies take."""
+        flags = {name: getattr(self, name) for name in _DEFAULT_OBSERVATION_FLAGS if hasattr(self, name)}
+        try:
+            for name in flags:
+                setattr(self, name, _DEFAULT_OBSERVATION_FLAGS[name])
+            return self._get_obs()
+        finally:
+            for name, value in flags.items():
+                setattr(self, name, value)
 
     # ---- Gymnasium hooks ----------------------------------------------------------------------
 

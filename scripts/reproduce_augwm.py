@@ -8,8 +8,9 @@ Studies (the AugWM paper's tables):
 - ``mass-damping``: every dataset of ``--datasets`` (default halfcheetah mixed and medium) × seeds ×
   {MOPO, AugWM-Default (DAS, state only), AugWM-LM (DAS, context inferred online)}, evaluated on the
   full 7×7 mass × damping grid;
-- ``ant-crippled``: the same three on ``dynshift/ant/mixed-v0``, on every one- and two-leg crippled
-  Ant (and the 7×7 grid);
+- ``ant-crippled``: the same three on ``dynshift/ant/mixed-nocontact-v0`` (Ant observations without
+  the 84 contact forces, as MBPO and MOPO use them: with them the ensemble's fit stalls), on every
+  one- and two-leg crippled Ant (and the 7×7 grid);
 - ``cheetah-morphology``: the HalfCheetah mixed agents on big and small legs.
 
 Per study and dataset it writes, under ``--results`` (default docs/results/augwm): ``records.csv``
@@ -25,7 +26,7 @@ import argparse
 import json
 from pathlib import Path
 
-from runner import add_budget_options, budget_note, ensure_dataset, parallel, run, shared_models, train_command
+from runner import add_budget_options, ensure_dataset, grid_report, parallel, run, shared_models, train_command
 
 ALGORITHMS = {
     "MOPO": ["mopo"],
@@ -33,6 +34,7 @@ ALGORITHMS = {
     "AugWM-LM": ["augwm", "--set", "augmentation=\"das\"", "--set", "context=true"],
 }
 STUDIES = ("mass-damping", "ant-crippled", "cheetah-morphology")
+ANT = "dynshift/ant/mixed-nocontact-v0"
 
 
 def main() -> None:
@@ -55,10 +57,11 @@ def main() -> None:
     if "cheetah-morphology" in args.studies:
         plan.setdefault("dynshift/halfcheetah/mixed-v0", []).append("cheetah-morphology")
     if "ant-crippled" in args.studies:
-        plan.setdefault("dynshift/ant/mixed-v0", []).extend(["ant-crippled", "mass-damping"])
+        plan.setdefault(ANT, []).extend(["ant-crippled", "mass-damping"])
 
     for dataset_id in plan:
-        ensure_dataset(dataset_id, args.out / "collect.log")
+        extra = ["--env-kwargs", json.dumps({"include_cfrc_ext_in_observation": False})] if dataset_id == ANT else []
+        ensure_dataset(dataset_id, args.out / "collect.log", extra)
     models = shared_models(list(plan), sorted({command[0] for command in ALGORITHMS.values()}), args)
 
     def run_dir(dataset_id: str, algorithm: str, seed: int) -> Path:
@@ -72,37 +75,13 @@ def main() -> None:
 
     parallel([lambda d=d, a=a, s=s: train(d, a, s) for d in plan for a in ALGORITHMS for s in args.seeds], args.jobs)
 
-    from dynshift_agents import reports
-    from dynshift_agents.evaluation import run_grid
-    from dynshift_envs import get_grid
-
     for dataset_id, grids in plan.items():
         checkpoints = {f"{a}/seed{s}": str(run_dir(dataset_id, a, s) / "checkpoint") for a in ALGORITHMS for s in args.seeds}
         for grid_name in grids:
-            grid = get_grid(grid_name)
-            env_id = json.loads((Path(next(iter(checkpoints.values()))) / "agent.json").read_text())["env_id"]
-            where = args.out / dataset_id.replace("/", "__") / f"grid-{grid_name}-augwm.jsonl"
-            records = run_grid(checkpoints, env_id, list(grid.settings), args.episodes, where, workers=args.jobs)
-            pooled = [r | {"policy": r["policy"].split("/")[0]} for r in records]  # seeds pooled per algorithm
-            results = args.results / dataset_id.replace("/", "__") / grid_name
-            results.mkdir(parents=True, exist_ok=True)
-            reports.write_csv(records, results / "records.csv")
-            table = reports.markdown_table(pooled, compare=("AugWM-LM", "MOPO"))
-            seeds = "\n\n".join(reports.seed_comparison(records, (a, "MOPO")) for a in ("AugWM-LM", "AugWM-Default"))
-            table = f"{table}\n\n{seeds}"
-            (results / "table.md").write_text(
-                f"{grid.description}; agents trained on {dataset_id} for {args.gradient_steps:,} gradient steps"
-                f"{budget_note(args)}, "
-                f"seeds {args.seeds} pooled, {args.episodes} episodes per setting and seed; mean ± std of the "
-                f"return; * marks p < 0.05 (Welch) between AugWM-LM and MOPO.\n\n{table}\n")
-            if grid_name == "mass-damping":
-                means = [r["mean"] for r in reports.summarise(pooled)]
-                for algorithm in ALGORITHMS:
-                    reports.heatmap(pooled, algorithm, results / f"heatmap-{algorithm}.png", vmin=min(means),
-                                    vmax=max(means), title=f"{algorithm} on {dataset_id.split('/')[1]} "
-                                                           f"{dataset_id.split('/')[2]}")
+            table = grid_report(args, dataset_id, grid_name, checkpoints,
+                                args.out / dataset_id.replace("/", "__") / f"grid-{grid_name}-augwm.jsonl",
+                                ("AugWM-LM", "MOPO"), [("AugWM-LM", "MOPO"), ("AugWM-Default", "MOPO")])
             print(f"## {dataset_id} on {grid_name}\n\n{table}\n", flush=True)
-
 
 if __name__ == "__main__":
     main()

@@ -22,7 +22,8 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-from runner import DYNSHIFT, add_budget_options, budget_note, ensure_dataset, parallel, run, shared_models, train_command
+from runner import (DYNSHIFT, add_budget_options, budget_note, ensure_dataset, grid_report, parallel, run, shared_models,
+                    train_command)
 
 DEFAULT_DATASETS = ["dynshift/halfcheetah/mixed-v0", "dynshift/halfcheetah/medium-v0"]
 
@@ -102,36 +103,14 @@ def main() -> None:
     (args.results / "scores.md").write_text(table + "\n")
 
     if args.grid:
-        from dynshift_agents import reports
-        from dynshift_agents.evaluation import run_grid
-        from dynshift_envs import get_grid
-
-        grid = get_grid(args.grid)
         for dataset_id in args.datasets:
             checkpoints = {f"{a}/seed{s}": str(run_dir(dataset_id, a, s) / "checkpoint") for a in args.algorithms
                            for s in args.seeds if not (run_dir(dataset_id, a, s) / "diverged").exists()}
-            env_id = json.loads((Path(next(iter(checkpoints.values()))) / "agent.json").read_text())["env_id"]
-            where = args.out / dataset_id.replace("/", "__") / f"grid-{args.grid}-{'-'.join(args.algorithms)}.jsonl"
-            records = run_grid(checkpoints, env_id, list(grid.settings), args.episodes, where, workers=args.jobs)
-            pooled = [r | {"policy": r["policy"].split("/")[0]} for r in records]
-            results = args.results / dataset_id.replace("/", "__") / args.grid
-            results.mkdir(parents=True, exist_ok=True)
-            reports.write_csv(records, results / "records.csv")
             compare = tuple(args.algorithms[:2]) if len(args.algorithms) >= 2 else None
-            table = reports.markdown_table(pooled, compare)
-            if compare and all(any(r["policy"] == a for r in pooled) for a in compare):
-                table += "\n\n" + reports.seed_comparison(records, compare[::-1])
-            (results / "table.md").write_text(
-                f"{grid.description}; trained on {dataset_id} for {args.gradient_steps:,} gradient steps"
-                f"{budget_note(args)}; seeds {args.seeds} pooled; {args.episodes} episodes per setting and seed; "
-                f"mean ± std of the return; * marks p < 0.05 (Welch) between the first two algorithms."
-                f"\n\n{table}\n")
-            if args.grid == "mass-damping":
-                means = [r["mean"] for r in reports.summarise(pooled)]
-                for algorithm in args.algorithms:
-                    reports.heatmap(pooled, algorithm, results / f"heatmap-{algorithm}.png", vmin=min(means), vmax=max(means))
+            table = grid_report(args, dataset_id, args.grid, checkpoints,
+                                args.out / dataset_id.replace("/", "__") / f"grid-{args.grid}-{'-'.join(args.algorithms)}.jsonl",
+                                compare, [compare[::-1]] if compare else [])
             print(f"\n## {dataset_id} on {args.grid}\n\n{table}")
-
 
 if __name__ == "__main__":
     main()

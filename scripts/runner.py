@@ -112,3 +112,43 @@ def budget_note(args) -> str:
                      f"{''.join(', ' + pair for pair in args.world_model_set)}) shared by all seeds")
     return f" ({'; '.join(notes)})" if notes else ""
 
+
+
+def grid_report(args, dataset_id: str, grid_name: str, checkpoints: dict[str, str], records_file: Path,
+                compare: tuple[str, str] | None, baselines: list[tuple[str, str]] = ()) -> str:
+    """Evaluate ``checkpoints`` (``"<algorithm>/seed<k>"`` → checkpoint dir) over a standard grid
+    (resumable records in ``records_file``) and write ``records.csv``, ``table.md`` and, on the mass ×
+    damping grid, one heatmap per algorithm on a shared colour scale, under
+    ``args.results/<dataset>/<grid>``. Seeds are pooled per algorithm in the table, where ``*`` marks
+    p < 0.05 (Welch) between the two of ``compare``; each pair of ``baselines`` (algorithm, baseline)
+    adds a paragraph comparing per-seed grid averages. Returns the table."""
+    import json
+
+    from dynshift_agents import reports
+    from dynshift_agents.evaluation import run_grid
+    from dynshift_envs import get_grid
+
+    grid = get_grid(grid_name)
+    env_id = json.loads((Path(next(iter(checkpoints.values()))) / "agent.json").read_text())["env_id"]
+    records = run_grid(checkpoints, env_id, list(grid.settings), args.episodes, records_file, workers=args.jobs)
+    pooled = [r | {"policy": r["policy"].split("/")[0]} for r in records]
+    algorithms = list(dict.fromkeys(r["policy"] for r in pooled))
+    results = args.results / dataset_id.replace("/", "__") / grid_name
+    results.mkdir(parents=True, exist_ok=True)
+    reports.write_csv(records, results / "records.csv")
+    table = reports.markdown_table(pooled, compare)
+    for pair in baselines:
+        if set(pair) <= set(algorithms):
+            table += "\n\n" + reports.seed_comparison(records, pair)
+    significance = f"; * marks p < 0.05 (Welch) between {compare[0]} and {compare[1]}" if compare else ""
+    (results / "table.md").write_text(
+        f"{grid.description}; agents trained on {dataset_id} for {args.gradient_steps:,} gradient steps"
+        f"{budget_note(args)}; seeds {args.seeds} pooled; {args.episodes} episodes per setting and seed; "
+        f"mean ± std of the return{significance}.\n\n{table}\n")
+    if grid_name == "mass-damping":
+        means = [r["mean"] for r in reports.summarise(pooled)]
+        robot, kind = dataset_id.split("/")[1:3]
+        for algorithm in algorithms:
+            reports.heatmap(pooled, algorithm, results / f"heatmap-{algorithm}.png", vmin=min(means), vmax=max(means),
+                            title=f"{algorithm} on {robot} {kind}")
+    return table

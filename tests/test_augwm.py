@@ -144,3 +144,22 @@ def test_evaluation_feeds_the_online_estimate_to_a_context_policy(tiny, monkeypa
     assert len(records) == 2 and len(contexts) == 1000
     assert contexts[0].shape == (2, 17) and (contexts[0] == 1).all()  # warm-up
     assert not (contexts[-1] == 1).all()  # then the estimate
+
+
+def test_das_with_oracle_z_one_trains_exactly_as_mopo(tiny):
+    """z = 1 is the identity augmentation, so AugWM-Default with that oracle is MOPO, update for update:
+    whatever AugWM changes beyond the augmentation (sampling, buffers, RNG streams) would show here."""
+    from dynshift_agents.algorithms import MOPO, MOPOConfig
+
+    data, model = tiny
+    settings = TINY | dict(penalty_coef=1.0)
+
+    def trained(agent_class, config):  # built just before training: SB3 draws from the global RNGs the seed set
+        agent = agent_class(ENV, model, data, config, seed=3)
+        agent.learn(120, progress_bar=False)
+        return list(agent.learner.policy.parameters())
+
+    mopo = trained(MOPO, MOPOConfig(**settings))
+    assert all(torch.equal(a, b) for a, b in zip(mopo, trained(AugWM, AugWMConfig(**settings, oracle_z=(1.0,))), strict=True))
+    drawn = trained(AugWM, AugWMConfig(**settings))  # the control: z drawn from U(0.5, 1.5)
+    assert not torch.equal(mopo[0], drawn[0])

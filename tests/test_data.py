@@ -258,3 +258,18 @@ def test_minari_datasets_made_elsewhere_load_too():
     assert len(data) == 50 and data.dynamics is None
     np.testing.assert_array_equal(data.next_obs[:-1], data.obs[1:])
     assert dataset_env("mujoco/halfcheetah/medium-v0") == ("DynShift/HalfCheetah-v0", {})
+
+
+def test_ant_without_contact_forces_records_what_the_same_behaviour_does():
+    """Observation keywords change what is recorded, not how the shipped policy acts: the same seed
+    gives the same actions, and observations that are the full ones without the 84 contact forces."""
+    full = collect("ant", "medium", size=300, seed=4, progress=False)
+    kwargs = {"include_cfrc_ext_in_observation": False}
+    truncated = collect("ant", "medium", size=300, seed=4, progress=False, env_kwargs=kwargs)
+    assert truncated.spec.dataset_id == dataset_id_for("ant", "medium", kwargs) == "dynshift/ant/medium-nocontact-v0"
+    a, b = load_transitions(full.spec.dataset_id), load_transitions(truncated.spec.dataset_id)
+    assert a.obs.shape == (300, 105) and b.obs.shape == (300, 27)
+    np.testing.assert_array_equal(a.actions, b.actions)
+    np.testing.assert_array_equal(a.obs[:, :27], b.obs)
+    np.testing.assert_array_equal(a.next_obs[:, :27], b.next_obs)
+    assert truncated.recover_environment().observation_space.shape == (27,)

@@ -76,3 +76,23 @@ def test_grid_in_worker_processes_matches(tmp_path):
     parallel = run_grid({"a": None}, ENV, SETTINGS, 1, tmp_path / "p.jsonl", loader=load_rowwise,
                         settings_per_batch=3, workers=2)
     assert sorted(map(json.dumps, serial)) == sorted(map(json.dumps, parallel))
+
+
+class ContactFreeAntPolicy:
+    """A trained agent's stand-in: made on Ant observations without contact forces."""
+
+    env_kwargs = {"include_cfrc_ext_in_observation": False, "mass": 1.5}
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        obs = np.asarray(observation)
+        assert obs.shape[-1] == 27, obs.shape
+        return np.tanh(obs[:, 5:13]).astype(np.float32), state
+
+
+def test_grids_keep_the_policys_observation_keywords_and_apply_the_settings():
+    settings = [{"mass": 0.5, "damping": 1.0}, {"crippled_legs": [1]}]
+    records = evaluate_settings(ContactFreeAntPolicy(), "DynShift/Ant-v0", settings, episodes=1, seed=0)
+    assert [r["setting"] for r in records] == settings and all(r["length"] > 0 for r in records)
+    # the setting, not the policy's training dynamics (mass 1.5), is what the episode ran on
+    alone = episode_returns(ContactFreeAntPolicy(), "DynShift/Ant-v0", 1, seed=0, mass=0.5, damping=1.0)
+    assert records[0]["return"] == alone[0]

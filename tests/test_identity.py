@@ -85,3 +85,23 @@ def test_identity_apply_is_bit_identical():
     assert [k for k in reference if not np.array_equal(reference[k], now[k], equal_nan=True)] == []
     theirs = gym.make("HalfCheetah-v5").unwrapped.model
     assert (env.model.stat.meaninertia, env.model.stat.meanmass) == (theirs.stat.meaninertia, theirs.stat.meanmass)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_observation_keywords_change_the_observation_only(env_id):
+    """With v5's observation keywords the dynamics are untouched: the same seed and actions give a
+    default env's observations as ``default_observation()``, and the keywords' own observation is
+    the v5 twin's with those keywords."""
+    keywords = {"exclude_current_positions_from_observation": False}
+    if env_id == "DynShift/Ant-v0":
+        keywords = {"include_cfrc_ext_in_observation": False}
+    default, changed, twin = gym.make(env_id), gym.make(env_id, **keywords), gym.make(V5_TWINS[env_id], **keywords)
+    assert changed.observation_space.shape != default.observation_space.shape
+    obs = [env.reset(seed=3)[0] for env in (default, changed, twin)]
+    actions = np.random.default_rng(1).uniform(-1, 1, (60, *default.action_space.shape))
+    for t in range(61):
+        np.testing.assert_array_equal(changed.unwrapped.default_observation(), obs[0])
+        np.testing.assert_array_equal(obs[1], obs[2])
+        if t < 60:
+            obs = [env.step(actions[t])[0] for env in (default, changed, twin)]
+    assert changed.observation_space.contains(obs[1].astype(changed.observation_space.dtype))

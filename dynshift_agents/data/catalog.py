@@ -2,8 +2,9 @@
 
 DynShift datasets are Minari datasets named ``dynshift/<robot>/<kind>[-<shift>]-v0``: the shift is
 encoded when there is one (``medium-mass1p5-damping0p5``, ``expert-crippled3``, ``random-big``; ``p``
-stands for the decimal point, which Minari ids do not allow), and any other env keyword (per-body
-maps, ranges, schedules) is a short hash of the keywords (``medium-shift3fa2c1d0``). They live in
+stands for the decimal point, which Minari ids do not allow), as is an Ant without contact forces in
+its observations (``mixed-nocontact``), and any other env keyword (per-body maps, ranges, schedules)
+is a short hash of the keywords (``medium-shift3fa2c1d0``). They live in
 Minari's local store (``$MINARI_DATASETS_PATH``, default ``~/.minari/datasets``); nothing is ever
 downloaded.
 """
@@ -44,8 +45,8 @@ def _number(value: float) -> str:
 def shift_tag(env_kwargs: dict[str, Any]) -> str:
     """The shift part of a dataset name, ``""`` for nominal dynamics."""
     parts, rest = [], {}
-    order = {"mass": 0, "damping": 1, "crippled_legs": 2, "morphology": 3}
-    for key, value in sorted(env_kwargs.items(), key=lambda item: (order.get(item[0], 4), item[0])):
+    order = {"mass": 0, "damping": 1, "crippled_legs": 2, "morphology": 3, "include_cfrc_ext_in_observation": 4}
+    for key, value in sorted(env_kwargs.items(), key=lambda item: (order.get(item[0], 5), item[0])):
         if key in ("mass", "damping") and isinstance(value, (int, float)) and not isinstance(value, bool):
             if value != 1:
                 parts.append(f"{key}{_number(value)}")
@@ -54,6 +55,8 @@ def shift_tag(env_kwargs: dict[str, Any]) -> str:
                 parts.append("crippled" + "".join(str(v) for v in sorted(value)))
         elif key == "morphology" and value in ("big", "small"):
             parts.append(value)
+        elif key == "include_cfrc_ext_in_observation" and value is False:
+            parts.append("nocontact")  # an observation keyword, named because MBPO-style Ant data uses it
         elif not (key == "morphology" and value == "default"):
             rest[key] = value
     if rest:

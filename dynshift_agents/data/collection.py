@@ -108,10 +108,18 @@ def _policy_record(robot: str, name: str) -> dict[str, Any]:
             "return_mean": info.return_mean, "return_std": info.return_std, "actions": "stochastic (SAC sampling)"}
 
 
-def _actor(robot: str, name: str, action_space: gym.spaces.Box, rng: np.random.Generator):
-    """The acting function of segment policy ``name`` (random actions draw from ``rng``)."""
-    policy = UniformPolicy(action_space, rng) if name == "random" else load_policy(robot, name)
-    return lambda obs, rows: policy.predict(obs, deterministic=False)[0]
+def _actor(robot: str, name: str, envs: list[gym.Env], rng: np.random.Generator):
+    """The acting function of segment policy ``name`` on ``envs`` (random actions draw from ``rng``).
+    A shipped policy acts on the observation v5's defaults make of each env's state, so that
+    observation keywords (Ant without contact forces) change what is recorded, not how it behaves."""
+    if name == "random":
+        policy = UniformPolicy(envs[0].action_space, rng)
+        return lambda obs, rows: policy.predict(obs, deterministic=False)[0]
+    policy = load_policy(robot, name)
+    if policy.observation_space.shape == envs[0].observation_space.shape:
+        return lambda obs, rows: policy.predict(obs, deterministic=False)[0]
+    return lambda obs, rows: policy.predict(np.stack([envs[r].unwrapped.default_observation() for r in rows]),
+                                            deterministic=False)[0]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -155,7 +163,7 @@ def _chunks(robot: str, env_id: str, env_kwargs: dict, segment: Segment, index_:
                     envs = [gym.make(env_id, **env_kwargs) for _ in range(EPISODES_SIDE_BY_SIDE)]
                 sequence = np.random.SeedSequence([seed, index_, chunk])
                 rng = np.random.default_rng(sequence)
-                act = _actor(robot, segment.policy, envs[0].action_space, rng)
+                act = _actor(robot, segment.policy, envs, rng)
                 target = min(CHUNK_STEPS, segment.steps - collected)
                 episodes = []
                 with torch.random.fork_rng():
