@@ -21,9 +21,9 @@ HC=(dynshift/halfcheetah/mixed-v0 dynshift/halfcheetah/medium-v0)
 # 1. MOPO (issue 4): normalised scores and world-model holdout error.
 "$PYTHON" scripts/reproduce_offline.py --algorithms mopo --datasets "${HC[@]}" dynshift/hopper/medium-v0 \
     --results docs/results/offline "${BUDGET[@]}"
-# 2. MOPO vs AugWM Default / LM on the 7x7 mass x damping grid and on big/small legs (issue 5);
-#    MOPO's runs are those of stage 1.
-"$PYTHON" scripts/reproduce_augwm.py --studies mass-damping cheetah-morphology --datasets "${HC[@]}" \
+# 2. MOPO vs AugWM Default / LM on the 7x7 mass x damping grid, on big/small legs and on the crippled
+#    Ant (issue 5); MOPO's halfcheetah runs are those of stage 1.
+"$PYTHON" scripts/reproduce_augwm.py --studies mass-damping cheetah-morphology ant-crippled --datasets "${HC[@]}" \
     --results docs/results/augwm "${BUDGET[@]}"
 # 3. RAMBO beside MOPO: scores and the 7x7 grid (issue 6).
 "$PYTHON" scripts/reproduce_offline.py --algorithms mopo rambo --datasets "${HC[@]}" dynshift/hopper/medium-v0 \
