@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Protocol
 import gymnasium as gym
 import numpy as np
 
-import dynshift_envs  # noqa: F401  (registers the ids)
+from dynshift_envs import OBSERVATION_KEYWORDS  # (importing dynshift_envs registers the ids)
 from dynshift_agents.episodes import run_episodes
 
 
@@ -42,8 +42,6 @@ def uses_context(policy: Policy) -> bool:
 def observation_kwargs(policy: Policy) -> dict[str, Any]:
     """The observation keywords (:data:`dynshift_envs.OBSERVATION_KEYWORDS`) of the env a DynShift
     agent was trained on: every env the policy acts in needs them; ``{}`` for other policies."""
-    from dynshift_envs import OBSERVATION_KEYWORDS
-
     return {k: v for k, v in (getattr(policy, "env_kwargs", None) or {}).items() if k in OBSERVATION_KEYWORDS}
 
 
@@ -69,7 +67,8 @@ def episode_returns(policy: Policy, env_id: str, episodes: int, seed: int = 0, d
                     online_context: bool = True, **env_kwargs: Any) -> np.ndarray:
     """Undiscounted returns of ``episodes`` episodes run side by side, episode ``i`` reset with seed
     ``seed + i``; the policy's observation keywords are kept."""
-    envs = [gym.make(env_id, **(observation_kwargs(policy) | env_kwargs)) for _ in range(episodes)]
+    kwargs = observation_kwargs(policy) | env_kwargs
+    envs = [gym.make(env_id, **kwargs) for _ in range(episodes)]
     try:
         act, observe, _ = acting(policy, envs, deterministic, online_context)
         runs = run_episodes(envs, [seed + i for i in range(episodes)], act, observe, record=False)
@@ -87,7 +86,8 @@ def evaluate_settings(policy: Policy, env_id: str, settings: list[dict[str, Any]
     observation keywords are kept."""
     indices = list(range(len(settings))) if indices is None else indices
     pairs = [(index, setting, episode) for index, setting in zip(indices, settings) for episode in range(episodes)]
-    envs = [gym.make(env_id, **(observation_kwargs(policy) | setting)) for _, setting, _ in pairs]
+    keywords = observation_kwargs(policy)
+    envs = [gym.make(env_id, **(keywords | setting)) for _, setting, _ in pairs]
     try:
         act, observe, _ = acting(policy, envs, deterministic, online_context)
         runs = run_episodes(envs, [seed + episode for _, _, episode in pairs], act, observe, record=False)

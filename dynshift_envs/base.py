@@ -66,14 +66,15 @@ def parse_schedule(schedule: Any, base: Dynamics) -> tuple[tuple[int, dict[str, 
     return tuple(entries)
 
 
-OBSERVATION_KEYWORDS = ("exclude_current_positions_from_observation", "include_cfrc_ext_in_observation")
-"""Gymnasium v5 keywords that change what an observation holds, not the dynamics. A policy trained
-on observations made with them needs them wherever it acts: evaluation and videos pass a trained
-agent's observation keywords to every env they make. MBPO and MOPO, for instance, drop the Ant's 84
-contact-force values (``include_cfrc_ext_in_observation=False``), which are zero in 96 % of steps
-and stall an ensemble's fit."""
+OBSERVATION_DEFAULTS = {"exclude_current_positions_from_observation": True, "include_cfrc_ext_in_observation": True}
+"""Gymnasium v5 keywords that change what an observation holds, not the dynamics, with v5's defaults
+(the second is Ant's only)."""
 
-_DEFAULT_OBSERVATION_FLAGS = {"_exclude_current_positions_from_observation": True, "_include_cfrc_ext_in_observation": True}
+OBSERVATION_KEYWORDS = tuple(OBSERVATION_DEFAULTS)
+"""A policy trained on observations made with these keywords needs them wherever it acts: evaluation
+and videos pass a trained agent's observation keywords to every env they make. MBPO and MOPO, for
+instance, drop the Ant's 84 contact-force values (``include_cfrc_ext_in_observation=False``), which
+are zero in 96 % of steps and stall an ensemble's fit."""
 
 
 class DynShiftEnv:
@@ -188,13 +189,14 @@ class DynShiftEnv:
     def default_observation(self) -> np.ndarray:
         """The current state's observation as v5's default observation keywords make it, whatever
         keywords this env was made with (no context): what the shipped behaviour policies take."""
-        flags = {name: getattr(self, name) for name in _DEFAULT_OBSERVATION_FLAGS if hasattr(self, name)}
+        flags = {f"_{key}": default for key, default in OBSERVATION_DEFAULTS.items() if hasattr(self, f"_{key}")}
+        kept = {name: getattr(self, name) for name in flags}  # v5 stores each keyword as "_<keyword>"
         try:
-            for name in flags:
-                setattr(self, name, _DEFAULT_OBSERVATION_FLAGS[name])
+            for name, default in flags.items():
+                setattr(self, name, default)
             return self._get_obs()
         finally:
-            for name, value in flags.items():
+            for name, value in kept.items():
                 setattr(self, name, value)
 
     # ---- Gymnasium hooks ----------------------------------------------------------------------

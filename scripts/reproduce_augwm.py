@@ -83,5 +83,6 @@ def main() -> None:
                                 ("AugWM-LM", "MOPO"), [("AugWM-LM", "MOPO"), ("AugWM-Default", "MOPO")])
             print(f"## {dataset_id} on {grid_name}\n\n{table}\n", flush=True)
 
+
 if __name__ == "__main__":
     main()

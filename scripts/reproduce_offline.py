@@ -112,5 +112,6 @@ def main() -> None:
                                 compare, [compare[::-1]] if compare else [])
             print(f"\n## {dataset_id} on {args.grid}\n\n{table}")
 
+
 if __name__ == "__main__":
     main()

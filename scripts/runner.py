@@ -7,6 +7,7 @@ collect``, ``train`` and ``grid`` all do), so a reproduction script can simply b
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -113,7 +114,6 @@ def budget_note(args) -> str:
     return f" ({'; '.join(notes)})" if notes else ""
 
 
-
 def grid_report(args, dataset_id: str, grid_name: str, checkpoints: dict[str, str], records_file: Path,
                 compare: tuple[str, str] | None, baselines: list[tuple[str, str]] = ()) -> str:
     """Evaluate ``checkpoints`` (``"<algorithm>/seed<k>"`` → checkpoint dir) over a standard grid
@@ -122,8 +122,6 @@ def grid_report(args, dataset_id: str, grid_name: str, checkpoints: dict[str, st
     ``args.results/<dataset>/<grid>``. Seeds are pooled per algorithm in the table, where ``*`` marks
     p < 0.05 (Welch) between the two of ``compare``; each pair of ``baselines`` (algorithm, baseline)
     adds a paragraph comparing per-seed grid averages. Returns the table."""
-    import json
-
     from dynshift_agents import reports
     from dynshift_agents.evaluation import run_grid
     from dynshift_envs import get_grid
