@@ -109,13 +109,13 @@ def _train(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     overrides = parse_overrides(args.set)
     if args.algorithm == "world-model":
-        from dynshift_agents.algorithms import ALGORITHMS
+        from dynshift_agents.algorithms import algorithm_class
 
-        base = ALGORITHMS[args.model_for].world_model_config()
+        base = algorithm_class(args.model_for).world_model_config()
         config = dataclasses.replace(base, **overrides)
         path = experiment.world_model_path(args.dataset, config, args.seed)
-        model = experiment.world_model_for(args.dataset, config, seed=args.seed,
-                                           log=lambda epoch, stats: print(f"epoch {epoch}: {stats}", flush=True))
+        model = experiment.world_model_for(args.dataset, config, seed=args.seed, progress=not args.no_progress,
+                                           log=experiment.log_every_tenth_epoch if args.no_progress else None)
         fit = model.metadata.get("fit", {})
         print(f"world model of {args.dataset} (seed {args.seed}) at {path}: elites {model.elite_index.tolist()}, "
               f"holdout MSE {fit.get('holdout_mse')}")
@@ -133,10 +133,10 @@ def _evaluate(args: argparse.Namespace) -> None:
     import torch
 
     from dynshift_agents import experiment
-    from dynshift_agents.algorithms import OfflineAgent
+    from dynshift_agents.algorithms import load
 
     torch.set_num_threads(args.threads)
-    agent = OfflineAgent.load(args.checkpoint)
+    agent = load(args.checkpoint)
     env_id = args.env or agent.env_id
     kwargs = shift_kwargs(args)
     result = experiment.evaluate(agent, env_id, args.episodes, args.seed, **kwargs)
@@ -153,10 +153,8 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _grid(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from tqdm.auto import tqdm
-
     from dynshift_agents import reports
-    from dynshift_agents.algorithms import OfflineAgent
+    from dynshift_agents.algorithms import describe
     from dynshift_agents.evaluation import run_grid
     from dynshift_envs import GRIDS, get_grid
 
@@ -173,19 +171,13 @@ def _grid(args: argparse.Namespace) -> None:
     names = args.names or [_checkpoint_name(c) for c in args.checkpoints]
     if len(names) != len(args.checkpoints) or len(set(names)) != len(names):
         raise ValueError(f"need one distinct name per checkpoint, got {names}")
-    env_id = args.env or OfflineAgent.load(args.checkpoints[0]).env_id
+    env_id = args.env or describe(args.checkpoints[0])["env_id"]
     if env_ids is not None and env_id not in env_ids:
         raise ValueError(f"grid {grid_name} applies to {', '.join(env_ids)}, not {env_id}")
     out = Path(args.out or f"runs/grids/{grid_name}")
     out.mkdir(parents=True, exist_ok=True)
-    with tqdm(desc=f"grid {grid_name}", unit="setting") as bar:
-        def progress(done, total):
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-
-        records = run_grid(dict(zip(names, args.checkpoints)), env_id, settings, args.episodes, out / "records.jsonl",
-                           seed=args.seed, workers=args.workers, progress=progress)
+    records = run_grid(dict(zip(names, args.checkpoints)), env_id, settings, args.episodes, out / "records.jsonl",
+                       seed=args.seed, workers=args.workers, progress=True)
     reports.write_csv(records, out / "records.csv")
     compare = tuple(names[:2]) if len(names) >= 2 else None
     table = reports.markdown_table(records, compare)
@@ -205,7 +197,7 @@ def _grid(args: argparse.Namespace) -> None:
 
 
 def _video(args: argparse.Namespace) -> None:
-    from dynshift_agents.algorithms import OfflineAgent
+    from dynshift_agents.algorithms import load
     from dynshift_agents.video import PROTOCOLS, write_video
 
     steps, kwargs = args.steps, shift_kwargs(args)
@@ -216,10 +208,10 @@ def _video(args: argparse.Namespace) -> None:
     if args.schedule is not None:
         kwargs["schedule"] = args.schedule
     names = args.names or [_checkpoint_name(c) for c in args.checkpoints]
-    policies = {name: OfflineAgent.load(c) for name, c in zip(names, args.checkpoints)}
+    policies = {name: load(c) for name, c in zip(names, args.checkpoints)}
     env_id = args.env or next(iter(policies.values())).env_id
     path = write_video(policies, env_id, args.out, steps=steps, env_kwargs=kwargs, seed=args.seed,
-                       width=args.size[0], height=args.size[1], every=args.every)
+                       width=args.size[0], height=args.size[1], every=args.every, progress=True)
     print(f"wrote {path} ({steps} steps of {env_id} {json.dumps(kwargs)})")
 
 
@@ -234,8 +226,10 @@ def _checkpoint_name(path: str) -> str:
     """A readable policy name from a checkpoint path: ``runs/mopo/x/seed0/checkpoint`` → ``mopo-seed0``."""
     from pathlib import Path
 
+    from dynshift_agents.algorithms import describe
+
     parts = [p for p in Path(path).parts if p not in ("checkpoint", ".")]
-    algorithm = json.loads((Path(path) / "agent.json").read_text())["algorithm"] if (Path(path) / "agent.json").exists() else ""
+    algorithm = describe(path)["algorithm"]
     tail = parts[-1] if parts else path
     return f"{algorithm}-{tail}" if algorithm and not tail.startswith(algorithm) else tail
 
@@ -260,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_shift_options(collect)
     collect.set_defaults(run=_collect)
 
-    from dynshift_agents.algorithms import ALGORITHMS
+    from dynshift_agents.algorithms import ALGORITHMS, MODEL_BASED
     from dynshift_agents.experiment import GRADIENT_STEPS
 
     train = commands.add_parser("train", help="train a world model or an offline agent on a dataset",
@@ -274,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run directory (default runs/ALGO/DATASET/seedS)")
     train.add_argument("--world-model", metavar="FILE",
                        help="a world model file (default: the dataset's cached one, fitted on first use)")
-    train.add_argument("--for", dest="model_for", choices=sorted(ALGORITHMS), default="mopo",
+    train.add_argument("--for", dest="model_for", choices=MODEL_BASED, default="mopo",
                        help="world-model: the settings this algorithm uses (default mopo; rambo differs)")
     train.add_argument("--learner", choices=["sac", "tqc"], help="policy learner (default sac)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -349,7 +343,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     args.steps_given = "--steps" in argv
-    from dynshift_agents.algorithms.base import DivergenceError
+    from dynshift_agents.algorithms import DivergenceError
 
     try:
         args.run(args)

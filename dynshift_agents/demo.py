@@ -16,7 +16,9 @@ are for those).
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +40,7 @@ class Budget:
     video_every: int
 
 
-FULL = Budget("mixed", None, "dynshift/halfcheetah/mixed-v0", {"fit_bf16": True, "max_epochs": 60},
+FULL = Budget("mixed", None, "dynshift/halfcheetah/mixed-v0", {"precision": "auto", "max_epochs": 60},
               {"rollout_batch_size": 10_000}, 15_000, (0.5, 1.0, 1.5), 3, 1500, (320, 240), 2)
 QUICK = Budget("medium", 3000, "dynshift/halfcheetah/medium-demo-quick-v0",
                {"hidden": (32, 32), "weight_decay": (0.0, 0.0, 0.0), "max_epochs": 3},
@@ -46,10 +48,25 @@ QUICK = Budget("medium", 3000, "dynshift/halfcheetah/medium-demo-quick-v0",
                (0.5, 1.5), 1, 60, (160, 128), 2)
 
 
+def _train_agent(job: tuple[str, Budget, Path, int, int]) -> Path:
+    """Train (or resume, or find finished) one of the demo's agents; returns its checkpoint."""
+    from dynshift_agents.experiment import train
+    from dynshift_agents.world_model import WorldModelConfig
+
+    name, budget, out, position, threads = job
+    torch.set_num_threads(threads)
+    run = out / "runs" / name
+    train(name.lower(), budget.dataset_id, budget.gradient_steps, seed=0, out=run,
+          overrides=budget.agent | ({"context": True} if name == "AugWM" else {}),
+          world_model_config=WorldModelConfig(**budget.model), checkpoint_every=5_000, log_formats=("csv",),
+          progress_position=position)
+    return run / "checkpoint"
+
+
 def run_demo(quick: bool = False, out: str | Path = "runs/demo", workers: int = 2, threads: int = 2) -> list[Path]:
     """Run the demo; returns the files it wrote."""
     from dynshift_agents import reports
-    from dynshift_agents.algorithms import AugWM, AugWMConfig, MOPO, MOPOConfig, OfflineAgent
+    from dynshift_agents.algorithms import load
     from dynshift_agents.data import collect, load_transitions
     from dynshift_agents.evaluation import run_grid
     from dynshift_agents.experiment import world_model_for
@@ -71,28 +88,23 @@ def run_demo(quick: bool = False, out: str | Path = "runs/demo", workers: int = 
     data = load_transitions(budget.dataset_id)
 
     stage(f"2/5 world model on {len(data):,} transitions (cached after the first run)")
-    model = world_model_for(budget.dataset_id, WorldModelConfig(**budget.model), seed=0,
-                            log=lambda epoch, s: print(f"    epoch {epoch}: holdout MSE {s['holdout_mse']:.4f}", flush=True)
-                            if epoch % 10 == 0 else None)
+    world_model_for(budget.dataset_id, WorldModelConfig(**budget.model), seed=0)
 
-    agents = {}
-    for name, cls, config in (("MOPO", MOPO, MOPOConfig), ("AugWM", AugWM, AugWMConfig)):
-        extra = {"context": True} if name == "AugWM" else {}
-        checkpoint = out / "checkpoints" / name
-        stage(f"3/5 training {name} for {budget.gradient_steps:,} gradient steps")
-        if (checkpoint / "agent.json").exists() and OfflineAgent.load(checkpoint).gradient_steps >= budget.gradient_steps:
-            agents[name] = checkpoint
-            continue
-        agent = cls(env_id, model, data, config.for_dataset(budget.dataset_id, **budget.agent, **extra), seed=0,
-                    dataset_id=budget.dataset_id)
-        agent.learn(budget.gradient_steps, log_dir=out / "logs" / name, log_formats=("csv",), checkpoint_dir=checkpoint,
-                    checkpoint_every=5_000)
-        agents[name] = checkpoint
+    names = ("MOPO", "AugWM")
+    stage(f"3/5 training {' and '.join(names)} for {budget.gradient_steps:,} gradient steps each"
+          + (", side by side, one thread each" if workers > 1 else ""))
+    jobs = [(name, budget, out, position, 1 if workers > 1 else threads) for position, name in enumerate(names)]
+    if workers > 1:  # two single-thread jobs use 2 cores better than one job on two threads
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            agents = dict(zip(names, pool.map(_train_agent, jobs)))
+    else:
+        agents = {name: _train_agent(job) for name, job in zip(names, jobs)}
 
     settings = [{"mass": m, "damping": d} for m in budget.multipliers for d in budget.multipliers]
     stage(f"4/5 evaluating both on {len(settings)} mass × damping settings × {budget.episodes} episodes")
     records = run_grid({name: str(path) for name, path in agents.items()}, env_id, settings, budget.episodes,
-                       out / "grid" / "records.jsonl", workers=workers, settings_per_batch=max(1, len(settings) // 2))
+                       out / "grid" / "records.jsonl", workers=workers, settings_per_batch=max(1, len(settings) // 2),
+                       progress=True)
     reports.write_csv(records, out / "grid" / "records.csv")
     table = reports.markdown_table(records, compare=("AugWM", "MOPO"))
     (out / "grid" / "table.md").write_text(
@@ -110,9 +122,10 @@ def run_demo(quick: bool = False, out: str | Path = "runs/demo", workers: int = 
     schedule = protocol["env_kwargs"]["schedule"] if steps == protocol["steps"] else [
         dict(protocol["env_kwargs"]["schedule"][0], step=steps // 3)]
     stage(f"5/5 video: {steps} steps, switch at step {schedule[0]['step']} to mass 0.75, damping 0.5")
-    video = write_video({name: OfflineAgent.load(path) for name, path in (("MOPO", agents["MOPO"]), ("AugWM", agents["AugWM"]))},
+    video = write_video({name: load(path) for name, path in (("MOPO", agents["MOPO"]), ("AugWM", agents["AugWM"]))},
                         env_id, out / "switch.mp4", steps=steps, env_kwargs={"schedule": schedule},
-                        width=budget.video_size[0], height=budget.video_size[1], every=budget.video_every)
+                        width=budget.video_size[0], height=budget.video_size[1], every=budget.video_every,
+                        progress=True)
     files = [out / "grid" / "records.csv", out / "grid" / "table.md", *heatmaps, video,
              *(path for path in agents.values())]
     (out / "summary.json").write_text(json.dumps({"quick": quick, "seconds": round(time.perf_counter() - start, 1),

@@ -21,9 +21,11 @@ from typing import Any, Callable, Iterable, Protocol
 
 import gymnasium as gym
 import numpy as np
+from tqdm.auto import tqdm
 
-from dynshift_envs import OBSERVATION_KEYWORDS  # (importing dynshift_envs registers the ids)
+from dynshift_agents.algorithms import load as load_agent
 from dynshift_agents.episodes import run_episodes
+from dynshift_envs import OBSERVATION_KEYWORDS  # (importing dynshift_envs registers the ids)
 
 
 class Policy(Protocol):
@@ -35,8 +37,9 @@ class Policy(Protocol):
 
 
 def uses_context(policy: Policy) -> bool:
-    """Whether ``policy`` is a context-conditioned agent (its ``predict`` takes ``context=``)."""
-    return bool(getattr(getattr(policy, "config", None), "context", False))
+    """Whether ``policy`` is a context-conditioned agent (its encoder appends a context, which its
+    ``predict`` takes as ``context=``)."""
+    return bool(getattr(getattr(policy, "encoder", None), "context_dim", 0))
 
 
 def observation_kwargs(policy: Policy) -> dict[str, Any]:
@@ -139,17 +142,14 @@ def _batch_job(args) -> list[dict[str, Any]]:
 
 def run_grid(policies: dict[str, Any], env_id: str, settings: list[dict[str, Any]], episodes: int,
              records_path: str | os.PathLike, seed: int = 0, loader: Callable[[Any], Policy] | None = None,
-             workers: int = 1, settings_per_batch: int = 8,
-             progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+             workers: int = 1, settings_per_batch: int = 8, progress: bool = False) -> list[dict[str, Any]]:
     """Evaluate every policy on every setting, appending each finished batch's records to
     ``records_path`` (JSON lines). Settings already recorded there are skipped, so an interrupted
     grid resumes without losing or repeating a setting. ``policies`` maps names to whatever
-    ``loader`` turns into a policy (default: checkpoint paths, :meth:`OfflineAgent.load`); with
-    ``workers`` > 1 batches run in that many processes, one torch thread each."""
-    if loader is None:
-        from dynshift_agents.algorithms import OfflineAgent
-
-        loader = OfflineAgent.load
+    ``loader`` turns into a policy (default: checkpoint or run directories, :func:`algorithms.load`); with
+    ``workers`` > 1 batches run in that many processes, one torch thread each. ``progress`` shows a
+    bar over the (policy, setting) pairs still to run."""
+    loader = loader or load_agent
     path = Path(records_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _check_grid(path, {"env_id": env_id, "settings": settings, "episodes": episodes, "seed": seed})
@@ -161,27 +161,23 @@ def run_grid(policies: dict[str, Any], env_id: str, settings: list[dict[str, Any
             indices = todo[b:b + settings_per_batch]
             jobs.append((loader, source, name, env_id, [settings[i] for i in indices], indices, episodes, seed,
                          1 if workers > 1 else None))
-    total, finished = sum(len(j[5]) for j in jobs), 0
+    bar = tqdm(total=sum(len(j[5]) for j in jobs), desc=f"grid on {env_id}", unit="setting", disable=not progress)
 
-    def write(records: Iterable[dict[str, Any]]) -> None:
+    def write(job, records: Iterable[dict[str, Any]]) -> None:
         with path.open("a") as f:  # one write per batch; a torn last line is dropped on reading
             f.write("".join(json.dumps(r) + "\n" for r in records))
             f.flush()
             os.fsync(f.fileno())
+        bar.update(len(job[5]))
 
-    if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            for job, records in zip(jobs, pool.map(_batch_job, jobs)):
-                write(records)
-                finished += len(job[5])
-                if progress:
-                    progress(finished, total)
-    else:
-        for job in jobs:
-            write(_batch_job(job))
-            finished += len(job[5])
-            if progress:
-                progress(finished, total)
+    with bar:
+        if workers > 1 and len(jobs) > 1:
+            with ProcessPoolExecutor(workers) as pool:
+                for job, records in zip(jobs, pool.map(_batch_job, jobs)):
+                    write(job, records)
+        else:
+            for job in jobs:
+                write(job, _batch_job(job))
     return read_records(path)
 
 

@@ -15,19 +15,19 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from dynshift_agents import precision
+from dynshift_agents.algorithms import ModelBasedAgent, algorithm_class, describe
 from dynshift_agents.behaviour import ROBOTS, references, robot_of
 from dynshift_agents.data import load_dataset, load_transitions
 from dynshift_agents.data.scores import d4rl_score, normalised_score
+from dynshift_agents.evaluation import episode_returns
+from dynshift_agents.home import dynshift_home
 from dynshift_agents.world_model import WorldModel, WorldModelConfig
 
 GRADIENT_STEPS = 100_000
 """Default training length: CPU scale (about 20 minutes on one core). The papers use 1–3 M."""
-
-
-def dynshift_home() -> Path:
-    """Where DynShift caches world models: ``$DYNSHIFT_HOME``, default ``~/.dynshift``."""
-    return Path(os.environ.get("DYNSHIFT_HOME", Path.home() / ".dynshift"))
 
 
 def _digest(values: dict) -> str:
@@ -51,20 +51,34 @@ def dataset_env(dataset_id: str) -> tuple[str, dict[str, Any]]:
 
 
 def world_model_path(dataset_id: str, config: WorldModelConfig, seed: int) -> Path:
+    """The cache file of a dataset's world model; ``"auto"`` precision is resolved first, so a file
+    is named by the precision it was fitted with."""
+    config = dataclasses.replace(config, precision=precision.resolve(config.precision))
     return dynshift_home() / "world_models" / dataset_id / f"{_digest(dataclasses.asdict(config))}-seed{seed}.pt"
 
 
 def world_model_for(dataset_id: str, config: WorldModelConfig | None = None, seed: int = 0,
-                    log: Callable[[int, dict], None] | None = None) -> WorldModel:
+                    log: Callable[[int, dict], None] | None = None, progress: bool = True) -> WorldModel:
     """The world model of ``dataset_id`` for this config and seed: loaded from the cache, or fitted
-    and cached (atomically) so every algorithm reuses it."""
+    and cached (atomically) so every algorithm reuses it. ``progress`` shows a bar over the epochs
+    of a fit; ``log`` is called after each epoch with its statistics."""
     config = config or WorldModelConfig()
     path = world_model_path(dataset_id, config, seed)
     if path.exists():
         return WorldModel.load(path)
     data = load_transitions(dataset_id)
     model = WorldModel(data.obs.shape[1], data.actions.shape[1], config)
-    report = model.fit(data.obs, data.actions, data.rewards, data.next_obs, seed=seed, log=log)
+    bar = tqdm(total=config.max_epochs, desc=f"world model ({model.config.precision})", unit="epoch",
+               disable=not progress, smoothing=0.1)
+
+    def on_epoch(epoch: int, stats: dict) -> None:
+        bar.update(1)
+        bar.set_postfix(holdout_mse=f"{stats['holdout_mse']:.4f}", refresh=False)
+        if log is not None:
+            log(epoch, stats)
+
+    with bar:
+        report = model.fit(data.obs, data.actions, data.rewards, data.next_obs, seed=seed, log=on_epoch)
     model.metadata = {"dataset_id": dataset_id, "seed": seed, "fit": dataclasses.asdict(report) | {"history": None}}
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path, model.metadata)
@@ -73,8 +87,6 @@ def world_model_for(dataset_id: str, config: WorldModelConfig | None = None, see
 
 def evaluate(agent, env_id: str, episodes: int = 10, seed: int = 0, **env_kwargs) -> dict[str, Any]:
     """Return statistics and normalised scores (D4RL's constants and DynShift's references)."""
-    from dynshift_agents.evaluation import episode_returns
-
     returns = episode_returns(agent, env_id, episodes, seed=seed, **env_kwargs)
     robot = robot_of(env_id)
     ref = references(robot)
@@ -95,15 +107,13 @@ def train(algorithm: str, dataset_id: str, gradient_steps: int = GRADIENT_STEPS,
           out: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None,
           world_model_config: WorldModelConfig | None = None, world_model: str | os.PathLike | None = None,
           eval_every: int = 0, eval_episodes: int = 5,
-          checkpoint_every: int = 10_000, progress: bool = True, log_formats=("stdout", "csv")):
+          checkpoint_every: int = 10_000, progress: bool = True, log_formats=("stdout", "csv"),
+          progress_position: int = 0):
     """Train ``algorithm`` on ``dataset_id`` into ``out`` (logs, ``checkpoint/``); an existing
     checkpoint there is resumed up to ``gradient_steps``. The world model is ``world_model`` (a file)
-    if given, else the dataset's cached one for ``world_model_config`` and ``seed``. Returns the agent."""
-    from dynshift_agents.algorithms import ALGORITHMS, OfflineAgent
-
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {sorted(ALGORITHMS)}")
-    agent_class = ALGORITHMS[algorithm]
+    if given, else the dataset's cached one for ``world_model_config`` and ``seed``. ``progress_position``
+    is the line of the progress bar (for runs side by side). Returns the agent."""
+    agent_class = algorithm_class(algorithm)
     out = Path(out) if out is not None else default_run_dir(algorithm, dataset_id, seed)
     checkpoint = out / "checkpoint"
     data = load_transitions(dataset_id)
@@ -111,23 +121,45 @@ def train(algorithm: str, dataset_id: str, gradient_steps: int = GRADIENT_STEPS,
     out.mkdir(parents=True, exist_ok=True)
     with _exclusive(out):
         if (checkpoint / "agent.json").exists():
-            agent = OfflineAgent.load(checkpoint, dataset=data)
-            if agent.name != algorithm or agent.dataset_id != dataset_id or agent.seed != seed or agent.config != config:
-                raise FileExistsError(f"{out} holds a different run ({agent.name} on {agent.dataset_id}, seed "
-                                      f"{agent.seed}, config {dataclasses.asdict(agent.config)}); choose another --out")
+            agent = agent_class.load(checkpoint, dataset=data) if describe(checkpoint)["algorithm"] == algorithm else None
+            if agent is None or agent.dataset_id != dataset_id or agent.seed != seed or agent.config != config:
+                meta = describe(checkpoint)
+                raise FileExistsError(f"{out} holds a different run ({meta['algorithm']} on {meta['dataset_id']}, seed "
+                                      f"{meta['seed']}, config {meta['config']}); choose another --out")
             print(f"resuming {out} at {agent.gradient_steps} gradient steps", flush=True)
         else:
             env_id, env_kwargs = dataset_env(dataset_id)
-            if world_model is not None:
-                model = WorldModel.load(world_model)
+            common = dict(seed=seed, env_kwargs=env_kwargs, dataset_id=dataset_id)
+            if not issubclass(agent_class, ModelBasedAgent):
+                agent = agent_class(env_id, data, config, **common)
             else:
-                model = world_model_for(dataset_id, world_model_config or agent_class.world_model_config(), seed=seed,
-                                        log=lambda epoch, stats: print(f"world model epoch {epoch}: {stats}", flush=True)
-                                        if progress or epoch % 10 == 0 else None)
-            agent = agent_class(env_id, model, data, config, seed=seed, env_kwargs=env_kwargs, dataset_id=dataset_id)
-        agent.learn(gradient_steps, log_dir=out, log_formats=log_formats, progress_bar=progress, eval_every=eval_every,
-                    eval_episodes=eval_episodes, checkpoint_dir=checkpoint, checkpoint_every=checkpoint_every)
+                if world_model is not None:
+                    model = WorldModel.load(world_model)
+                else:
+                    model = world_model_for(dataset_id, world_model_config or agent_class.world_model_config(),
+                                            seed=seed, log=None if progress else log_every_tenth_epoch, progress=progress)
+                agent = agent_class(env_id, model, data, config, **common)
+        agent.learn(gradient_steps, log_dir=out, log_formats=log_formats, progress_bar=progress,
+                    eval_callback=evaluation_callback(eval_episodes), eval_every=eval_every, checkpoint_dir=checkpoint,
+                    checkpoint_every=checkpoint_every, progress_position=progress_position)
     return agent
+
+
+def evaluation_callback(episodes: int, seed: int = 10_000):
+    """Periodic evaluation during training: ``episodes`` seeded, deterministic episodes on the env
+    the agent was trained on; their mean return and D4RL-normalised score."""
+    def evaluate_agent(agent) -> dict[str, float]:
+        returns = episode_returns(agent, agent.env_id, episodes, seed=seed, **agent.env_kwargs)
+        return {"eval/return_mean": float(returns.mean()), "eval/return_std": float(returns.std()),
+                "eval/d4rl_score": float(np.mean(d4rl_score(robot_of(agent.env_id), returns)))}
+
+    return evaluate_agent
+
+
+def log_every_tenth_epoch(epoch: int, stats: dict) -> None:
+    """A world-model fit's progress in logs without a progress bar."""
+    if epoch % 10 == 0:
+        print(f"world model epoch {epoch}: {stats}", flush=True)
 
 
 @contextlib.contextmanager

@@ -31,6 +31,8 @@ class ModelStep:
     std: torch.Tensor
     rollout_index: torch.Tensor
     """Which rollout (start state) each row belongs to, for per-rollout quantities such as AugWM's z."""
+    context: torch.Tensor | None = None
+    """What a context-conditioned policy sees beside these states (AugWM's z), or ``None``."""
 
     def replace(self, **changes) -> "ModelStep":
         return replace(self, **changes)

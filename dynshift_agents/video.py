@@ -21,6 +21,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 from PIL import Image, ImageDraw
+from tqdm.auto import tqdm
 
 from dynshift_agents.evaluation import Policy, acting, observation_kwargs
 
@@ -99,9 +100,10 @@ class _Runner:
 
 def write_video(policies: dict[str, Policy], env_id: str, path: str | os.PathLike, steps: int = 1000,
                 env_kwargs: dict | None = None, seed: int = 0, width: int = 480, height: int = 480, fps: int = 30,
-                every: int = 1) -> Path:
+                every: int = 1, progress: bool = False) -> Path:
     """Run every policy for ``steps`` steps (the same seed and dynamics) and write an mp4 with their
-    frames side by side, one frame per ``every`` steps. Returns the path."""
+    frames side by side, one frame per ``every`` steps (``progress``: a bar over the steps). Returns
+    the path."""
     import imageio.v3 as iio
 
     if not 1 <= len(policies) <= 2:
@@ -112,7 +114,7 @@ def write_video(policies: dict[str, Policy], env_id: str, path: str | os.PathLik
     frames = []
     try:
         frames.append(np.concatenate([r.frame() for r in runners], axis=1))
-        for t in range(1, steps + 1):
+        for t in tqdm(range(1, steps + 1), desc=f"video {Path(path).name}", unit="step", disable=not progress):
             for runner in runners:
                 runner.step()
             if t % every == 0:

@@ -14,6 +14,7 @@ sample. Everything about RL (rewards penalties, rollouts, terminations) lives el
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -26,6 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from dynshift_agents import precision
 
 
 @dataclass
@@ -58,16 +61,19 @@ class WorldModelConfig:
     """Weight of ``Σ max_logvar − Σ min_logvar`` in the loss."""
     bootstrap: bool = True
     """Each member trains on its own bootstrap resample of the training rows."""
-    fit_bf16: bool = False
-    """Fit with bfloat16 matrix products (autocast; the loss itself stays float32): about 2× faster
-    on CPUs with bf16 units (``scripts/bench_agents.py``); RAMBO's adversarial updates use it too.
-    Sampling and prediction stay float32."""
+    precision: str = "auto"
+    """Matrix products while fitting: ``"fp32"``, ``"bf16"`` (autocast; the loss itself stays float32;
+    about 2× faster on CPUs with bf16 units, ten times slower on CPUs without), or ``"auto"``: bf16
+    only where this CPU has bf16 units and a short measurement confirms the gain
+    (:mod:`dynshift_agents.precision`). A built model holds the resolved value, so its saved config
+    records what was used. RAMBO's adversarial updates use it too; sampling and prediction stay fp32."""
 
     def __post_init__(self):
         self.hidden = tuple(self.hidden)
         self.weight_decay = tuple(self.weight_decay)
         if not 0 < self.elites <= self.members:
             raise ValueError(f"elites must be in 1..members ({self.members}), got {self.elites}")
+        precision.validate(self.precision)
         if len(self.weight_decay) != len(self.hidden) + 1:
             raise ValueError(f"weight_decay needs one value per layer ({len(self.hidden) + 1}), got {self.weight_decay}")
 
@@ -143,7 +149,8 @@ class WorldModel(nn.Module):
 
     def __init__(self, obs_dim: int, action_dim: int, config: WorldModelConfig | None = None):
         super().__init__()
-        self.config = config or WorldModelConfig()
+        config = config or WorldModelConfig()
+        self.config = dataclasses.replace(config, precision=precision.resolve(config.precision))
         self.obs_dim, self.action_dim = obs_dim, action_dim
         self.ensemble = GaussianEnsemble(obs_dim + action_dim, obs_dim + 1, self.config)
         self.register_buffer("input_mean", torch.zeros(obs_dim + action_dim))
@@ -192,7 +199,7 @@ class WorldModel(nn.Module):
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Training loss on standardised inputs ``x`` and raw targets ``y`` (``[members, batch, ·]``)."""
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.fit_bf16):
+        with precision.autocast(self.config.precision):
             mean, logvar = self.ensemble(x)
         nll = ((mean - y).pow(2) * torch.exp(-logvar) + logvar).mean(dim=(1, 2)).sum()
         bounds = self.config.logvar_bound_coef * (self.ensemble.max_logvar.sum() - self.ensemble.min_logvar.sum())
@@ -284,7 +291,10 @@ class WorldModel(nn.Module):
     @classmethod
     def load(cls, path: str | os.PathLike) -> "WorldModel":
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        model = cls(payload["obs_dim"], payload["action_dim"], WorldModelConfig(**json.loads(payload["config"])))
+        values = json.loads(payload["config"])
+        if "fit_bf16" in values:  # written before the precision setting existed
+            values["precision"] = "bf16" if values.pop("fit_bf16") else "fp32"
+        model = cls(payload["obs_dim"], payload["action_dim"], WorldModelConfig(**values))
         model.load_state_dict(payload["state"])
         model.metadata = json.loads(payload["metadata"])
         return model

@@ -38,6 +38,7 @@ from torch import nn
 import dynshift_envs  # noqa: F401
 from dynshift_agents.algorithms import MOPO, MOPOConfig
 from dynshift_agents.data import Transitions
+from dynshift_agents.precision import machine, resolve
 from dynshift_agents.world_model import WorldModel, WorldModelConfig
 
 OBS, ACT = 17, 6
@@ -63,8 +64,8 @@ def fake_transitions(n: int, rng: np.random.Generator) -> Transitions:
                        terminals=np.zeros(n, bool), timeouts=np.zeros(n, bool))
 
 
-def bench_world_model(steps: int, repeats: int, bf16: bool = False) -> tuple[float, float]:
-    config = WorldModelConfig(fit_bf16=bf16)
+def bench_world_model(steps: int, repeats: int, precision: str = "fp32") -> tuple[float, float]:
+    config = WorldModelConfig(precision=precision)
     model = WorldModel(OBS, ACT, config)
     x = torch.randn(config.members, 256, OBS + ACT)
     y = torch.randn(config.members, 256, OBS + 1)
@@ -138,12 +139,12 @@ def bench_sac(steps: int, repeats: int) -> tuple[float, float]:
     return offline, baseline
 
 
-def bench_adversary(steps: int, repeats: int, bf16: bool = False) -> float:
+def bench_adversary(steps: int, repeats: int, precision: str = "fp32") -> float:
     from dynshift_agents.algorithms import RAMBO, RAMBOConfig
 
     rng = np.random.default_rng(0)
     data = fake_transitions(20_000, rng)
-    agent = RAMBO("DynShift/HalfCheetah-v0", WorldModel(OBS, ACT, WorldModelConfig.rambo(fit_bf16=bf16)), data,
+    agent = RAMBO("DynShift/HalfCheetah-v0", WorldModel(OBS, ACT, WorldModelConfig.rambo(precision=precision)), data,
                   RAMBOConfig(rollout_length=5, adversary_batch_size=256, bc_steps=0), seed=0)
     agent.learner.set_logger(__import__("stable_baselines3.common.logger", fromlist=["configure"]).configure(None, []))
     return timed(agent.adversary_step, max(1, steps // 10), repeats)
@@ -185,10 +186,11 @@ def _load_expert(_name):
 
 
 def bench_rambo(steps: int, repeats: int) -> None:
-    fp32, bf16 = bench_adversary(steps, repeats), bench_adversary(steps, repeats, bf16=True)
+    fp32, bf16 = bench_adversary(steps, repeats), bench_adversary(steps, repeats, "bf16")
     print("RAMBO adversarial model update (one step of 256 rollout states + 256 real rows)")
-    print(f"  updates/s                          {fp32:7.1f}   (public reimplementation: about 34)")
-    print(f"  updates/s, bf16 products           {bf16:7.1f}   (a world model with fit_bf16=True)\n")
+    print(f"  updates/s, fp32                    {fp32:7.1f}   (public reimplementation: about 34)")
+    print(f"  updates/s, bf16 products           {bf16:7.1f}   (a world model with precision=bf16)")
+    print(f"  precision=auto here: {resolve('auto')}\n")
 
 
 def main() -> None:
@@ -202,16 +204,17 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     repeats, steps = (3, 50) if args.quick else (5, 200)
-    print(f"torch {torch.__version__}, {args.threads} thread(s); medians of {repeats} windows\n")
+    print(f"{machine()}\n{args.threads} torch thread(s); medians of {repeats} windows\n")
 
     if "world-model" in args.sections:
         batched, loop = bench_world_model(steps, repeats)
-        bf16, _ = bench_world_model(steps, repeats, bf16=True)
+        bf16, _ = bench_world_model(steps, repeats, "bf16")
         print("world model gradient steps/s (7 × 4×200, batch 256 per member)")
         print(f"  batched ensemble          {batched:8.1f}   (≥ 86 steps/s: {'met' if batched >= 86 else 'not met'})")
-        print(f"  batched, bf16 autocast    {bf16:8.1f}   (fit_bf16=True; ≥ 86 steps/s: {'met' if bf16 >= 86 else 'not met'})")
+        print(f"  batched, bf16 autocast    {bf16:8.1f}   (precision=bf16; ≥ 86 steps/s: {'met' if bf16 >= 86 else 'not met'})")
         print(f"  per-member loop (fp32)    {loop:8.1f}")
-        print(f"  ratio batched / loop      {batched / loop:8.2f}×   (goal ≥ 1.5×); bf16 / loop {bf16 / loop:.2f}×\n")
+        print(f"  ratio batched / loop      {batched / loop:8.2f}×   (goal ≥ 1.5×); bf16 / loop {bf16 / loop:.2f}×")
+        print(f"  precision=auto here: {resolve('auto')}\n")
     if "rest" not in args.sections:
         if "rambo" in args.sections:
             bench_rambo(steps, repeats)

@@ -7,7 +7,6 @@ collect``, ``train`` and ``grid`` all do), so a reproduction script can simply b
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -68,7 +67,7 @@ def add_budget_options(parser) -> None:
                         help="fit one world model per dataset with this seed and share it across the runs' seeds "
                              "(default: each run fits its own with the run's seed, as the papers do)")
     parser.add_argument("--world-model-set", action="append", default=[], metavar="KEY=VALUE",
-                        help="with --world-model-seed: world-model setting override, e.g. fit_bf16=true")
+                        help="with --world-model-seed: world-model setting override, e.g. precision=fp32")
 
 
 def train_command(algorithm: list[str], dataset_id: str, seed: int, out: Path, args, world_model: Path | None) -> list[str]:
@@ -123,11 +122,12 @@ def grid_report(args, dataset_id: str, grid_name: str, checkpoints: dict[str, st
     p < 0.05 (Welch) between the two of ``compare``; each pair of ``baselines`` (algorithm, baseline)
     adds a paragraph comparing per-seed grid averages. Returns the table."""
     from dynshift_agents import reports
+    from dynshift_agents.algorithms import describe
     from dynshift_agents.evaluation import run_grid
     from dynshift_envs import get_grid
 
     grid = get_grid(grid_name)
-    env_id = json.loads((Path(next(iter(checkpoints.values()))) / "agent.json").read_text())["env_id"]
+    env_id = describe(next(iter(checkpoints.values())))["env_id"]
     records = run_grid(checkpoints, env_id, list(grid.settings), args.episodes, records_file, workers=args.jobs)
     pooled = [r | {"policy": r["policy"].split("/")[0]} for r in records]
     algorithms = list(dict.fromkeys(r["policy"] for r in pooled))

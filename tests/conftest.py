@@ -28,6 +28,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def fp32_unless_asked(request, monkeypatch):
+    """``precision="auto"`` resolves to fp32 in tests, so results do not depend on the machine's bf16
+    units (tests marked ``real_precision`` see the machine's own choice)."""
+    if "real_precision" in request.keywords:
+        return
+    from dynshift_agents import precision
+
+    monkeypatch.setattr(precision, "auto_precision", lambda: "fp32")
+
+
 @pytest.fixture(params=ENV_IDS)
 def env_id(request):
     return request.param

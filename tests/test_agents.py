@@ -12,9 +12,10 @@ import torch
 
 import dynshift_envs.base
 from dynshift_agents import cli
-from dynshift_agents.algorithms import MOPO, MOPOConfig, OfflineAgent
+from dynshift_agents.algorithms import MOPO, MOPOConfig, load
 from dynshift_agents.algorithms.mopo import PRESETS, mopo_uncertainty
 from dynshift_agents.buffers import MixedReplayBuffer
+from dynshift_agents.experiment import evaluation_callback
 from dynshift_agents.data import Transitions, collect, load_transitions
 from dynshift_agents.rollout import ModelStep
 from dynshift_agents.world_model import WorldModel, WorldModelConfig
@@ -173,7 +174,7 @@ def test_end_to_end_save_load_predict(tiny, tmp_path):
     agent = MOPO(ENV, model, data, MOPOConfig(**TINY_AGENT), seed=1, dataset_id=dataset_id)
     agent.learn(300, progress_bar=False, log_dir=tmp_path / "log", checkpoint_dir=tmp_path / "ckpt", checkpoint_every=100)
     assert (tmp_path / "log" / "progress.csv").exists()
-    loaded = OfflineAgent.load(tmp_path / "ckpt")
+    loaded = load(tmp_path / "ckpt")
     assert type(loaded) is MOPO and loaded.gradient_steps == 300 and loaded.config == agent.config
     obs = data.obs[:32]
     np.testing.assert_array_equal(agent.predict(obs)[0], loaded.predict(obs)[0])
@@ -188,7 +189,7 @@ def test_end_to_end_save_load_predict(tiny, tmp_path):
 def test_periodic_evaluation_and_logs(tiny, tmp_path):
     dataset_id, data, model = tiny
     agent = MOPO(ENV, model, data, MOPOConfig(**TINY_AGENT), seed=0)
-    agent.learn(100, progress_bar=False, log_dir=tmp_path, eval_every=100, eval_episodes=1)
+    agent.learn(100, progress_bar=False, log_dir=tmp_path, eval_every=100, eval_callback=evaluation_callback(1))
     rows = list(csv.DictReader((tmp_path / "progress.csv").open()))
     assert rows[0]["eval/return_mean"] == "" and float(rows[1]["eval/return_mean"]) < 1000
     assert {"rollout/transitions", "train/critic_loss", "time/gradient_steps_per_s"} <= set(rows[0])
@@ -230,13 +231,15 @@ def test_train_and_evaluate_from_the_command_line(tiny, store, tmp_path, capsys)
     rambo_path = capsys.readouterr().out.split(" at ")[1].split(":")[0]
     assert rambo_path != model_path
     assert WorldModel.load(rambo_path).config == dataclasses.replace(WorldModelConfig.rambo(), max_epochs=1, hidden=(16,),
-                                                                      weight_decay=(0.0, 0.0))
+                                                                      weight_decay=(0.0, 0.0), precision="fp32")
     out = tmp_path / "run"
     args = ["train", "mopo", "--dataset", dataset_id, "--world-model", model_path, "--out", str(out), "--no-progress",
             "--set", "rollout_batch_size=100", "--set", "rollout_freq=50", "--set", "net_arch=[16,16]",
             "--gradient-steps"]
     cli.main(args + ["100"])
     assert (out / "checkpoint" / "agent.json").exists()
+    saved = torch.load(out / "checkpoint" / "world_model.pt", weights_only=True)  # the precision "auto" chose
+    assert json.loads(saved["config"])["precision"] == "fp32"
     capsys.readouterr()
     cli.main(args + ["200"])  # the same run, longer: resumes
     assert "resuming" in capsys.readouterr().out

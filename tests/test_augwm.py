@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dynshift_agents.algorithms import AugWM, AugWMConfig, OfflineAgent
+from dynshift_agents.algorithms import AugWM, AugWMConfig, load
 from dynshift_agents.algorithms.augwm import das, rad, rans
 from dynshift_agents.world_model import WorldModelConfig
 
@@ -40,14 +40,14 @@ def test_augmentation_formulas_on_hand_made_transitions():
 def stored_rollout(agent):
     """Run one rollout and return what entered the buffer, by rollout index."""
     captured = []
-    original = agent.process_model_step
+    original = agent.encode_model_step
 
     def spy(step):
         out = original(step)
         captured.append((step, out))
         return out
 
-    agent.process_model_step = spy
+    agent.encode_model_step = spy
     agent.rollout()
     return captured
 
@@ -108,7 +108,7 @@ def test_train_save_load_predict_with_context(tiny, tmp_path):
     data, model = tiny
     agent = AugWM(ENV, model, data, AugWMConfig(**TINY, context=True), seed=0)
     agent.learn(100, progress_bar=False, checkpoint_dir=tmp_path / "ckpt")
-    loaded = OfflineAgent.load(tmp_path / "ckpt")
+    loaded = load(tmp_path / "ckpt")
     assert type(loaded) is AugWM and loaded.config.context
     obs = data.obs[:5]
     np.testing.assert_array_equal(agent.predict(obs)[0], loaded.predict(obs)[0])

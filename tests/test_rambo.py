@@ -10,12 +10,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_world
 
-from dynshift_agents.algorithms import RAMBO, RAMBOConfig, DivergenceError, MOPO, MOPOConfig, OfflineAgent
+from dynshift_agents.algorithms import MOPO, RAMBO, DivergenceError, MOPOConfig, load, RAMBOConfig
 from dynshift_agents.algorithms.rambo import CONFIGURATIONS, PRESETS, mixture_log_prob
 from dynshift_agents.world_model import WorldModel, WorldModelConfig
-
-from conftest import tiny_world
 
 ENV = "DynShift/HalfCheetah-v0"
 TINY = dict(rollout_batch_size=64, rollout_freq=50, net_arch=(16, 16), batch_size=32, adversary_steps=5,
@@ -56,7 +55,7 @@ def test_one_adversarial_step_lowers_the_models_value_and_keeps_the_likelihood(t
     step the model predicts smaller ones for the same states and actions (also with bf16 products)."""
     data, path = tiny
     model = fresh(path)
-    model.config = dataclasses.replace(model.config, fit_bf16=bf16)
+    model.config = dataclasses.replace(model.config, precision="bf16" if bf16 else "fp32")
     agent = RAMBO(ENV, model, data, RAMBOConfig(**TINY, adversary_weight=0.05), seed=0)
     agent.q_values = lambda obs, actions: obs[:, 0]  # the toy critic (standardised states)
     obs = torch.as_tensor(data.obs[:512])
@@ -100,11 +99,13 @@ def test_rambo_trains_saves_loads_with_standardised_states(tiny, tmp_path):
     assert agent.bc_done
     real = agent.replay_buffer.real["observations"]
     np.testing.assert_allclose(real.mean(0), 0, atol=1e-4)
-    loaded = OfflineAgent.load(tmp_path / "ckpt")
+    loaded = load(tmp_path / "ckpt")
     assert type(loaded) is RAMBO
     np.testing.assert_array_equal(agent.predict(data.obs[:8])[0], loaded.predict(data.obs[:8])[0])
     meta = json.loads((tmp_path / "ckpt" / "agent.json").read_text())
-    assert meta["learner_state"]["bc_done"] and len(meta["learner_state"]["state_mean"]) == 17
+    assert meta["state"]["bc_done"]
+    np.testing.assert_array_equal(loaded.encoder.mean, agent.encoder.mean)
+    assert loaded.encoder.mean.shape == (17,) and loaded.encoder.standardises
 
 
 def test_behaviour_cloning_moves_the_actor_towards_the_data(tiny):
@@ -148,6 +149,6 @@ def test_divergence_guard_fires_and_keeps_the_previous_checkpoint(tiny, tmp_path
 
     with pytest.raises(DivergenceError, match="diverged at gradient step 1[05]0.*last good checkpoint"):
         agent.learn(300, progress_bar=False, checkpoint_dir=tmp_path / "ckpt", checkpoint_every=50, callback=inject)
-    kept = OfflineAgent.load(tmp_path / "ckpt")
+    kept = load(tmp_path / "ckpt")
     assert kept.gradient_steps == 100
     assert all(torch.isfinite(p).all() for p in kept.learner.policy.parameters())

@@ -152,7 +152,7 @@ def test_rollouts_stop_terminated_rows_and_keep_the_model_state():
 
 def test_bf16_fitting_reaches_the_same_accuracy():
     obs, act, rew, next_obs, *_ = linear_gaussian()
-    model = WorldModel(4, 2, WorldModelConfig(hidden=(64, 64), weight_decay=(0, 0, 0), patience=8, fit_bf16=True))
+    model = WorldModel(4, 2, WorldModelConfig(hidden=(64, 64), weight_decay=(0, 0, 0), patience=8, precision="bf16"))
     report = model.fit(obs, act, rew, next_obs, seed=0)
     assert max(report.holdout_mse) < 1.5 * NOISE**2
     assert model.ensemble.head.weight.dtype == torch.float32

@@ -10,7 +10,9 @@ dynamics, so one robot's data trains a policy for many:
 z is drawn once per model rollout from U(``z_low``, ``z_high``) per state dimension (default
 U(0.5, 1.5)) and held along it; *oracle* mode trains with one given z. The *Default* policy sees the
 state only; the context-conditioned policy (``context=True``; "LM" when its z is inferred online at
-test time) sees ``[s, z]``, and dataset rows get z = 1 (the data's own dynamics).
+test time) sees ``[s, z]`` (the agent's encoder appends z), and dataset rows get z = 1 (the data's
+own dynamics); given plain observations, ``predict`` appends ``context`` (default z = 1) and online
+inference passes its estimate.
 
 Deviations, stated: the paper's Algorithm 1 draws z per sampled transition at training time; the
 issue that specifies this library asks for z held along a rollout, which is the default here
@@ -23,12 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
-import gymnasium as gym
 import numpy as np
 import torch
 
 from dynshift_agents.algorithms.mopo import MOPO, MOPOConfig
-from dynshift_agents.data.transitions import Transitions
 from dynshift_agents.rollout import ModelStep
 
 
@@ -90,12 +90,8 @@ class AugWM(MOPO):
     def obs_dim(self) -> int:
         return self.env_observation_space.shape[0]
 
-    def policy_observation_space(self) -> gym.spaces.Box:
-        space = self.env_observation_space
-        if not self.config.context:
-            return space
-        return gym.spaces.Box(np.concatenate([space.low, np.zeros(self.obs_dim)]),
-                              np.concatenate([space.high, np.full(self.obs_dim, np.inf)]), dtype=np.float64)
+    def context_dim(self) -> int:
+        return self.obs_dim if self.config.context else 0
 
     def sample_z(self, n: int) -> torch.Tensor:
         """``n`` context vectors ``[n, obs_dim]``: the oracle's, or uniform draws."""
@@ -109,37 +105,11 @@ class AugWM(MOPO):
     def begin_rollout(self, start_states: int) -> None:
         self.rollout_z = self.sample_z(start_states)
 
-    def _z_of(self, rollout_index: torch.Tensor) -> torch.Tensor:
-        if self.config.z_per == "transition":
-            return self.sample_z(len(rollout_index))
-        return self.rollout_z[rollout_index]
-
-    def policy_input(self, obs: torch.Tensor, rollout_index: torch.Tensor) -> torch.Tensor:
-        if not self.config.context:
-            return obs
-        return torch.cat([obs, self.rollout_z[rollout_index]], dim=-1)
+    def rollout_context(self, rollout_index: torch.Tensor) -> torch.Tensor | None:
+        return self.rollout_z[rollout_index] if self.config.context else None
 
     def process_model_step(self, step: ModelStep) -> ModelStep:
         step = super().process_model_step(step)  # MOPO's penalty on the model's own prediction
-        z = self._z_of(step.rollout_index)
+        z = self.sample_z(len(step)) if self.config.z_per == "transition" else self.rollout_z[step.rollout_index]
         obs, next_obs = AUGMENTATIONS[self.config.augmentation](step.obs, step.next_obs, z)
-        if self.config.context:
-            obs, next_obs = torch.cat([obs, z], -1), torch.cat([next_obs, z], -1)
-        return step.replace(obs=obs, next_obs=next_obs)
-
-    def buffer_dataset(self, dataset: Transitions) -> Transitions:
-        if not self.config.context:
-            return dataset
-        ones = np.ones((len(dataset), self.obs_dim), np.float32)
-        return Transitions(np.concatenate([dataset.obs, ones], 1), dataset.actions, dataset.rewards,
-                           np.concatenate([dataset.next_obs, ones], 1), dataset.terminals, dataset.timeouts,
-                           dataset.dynamics, dataset.episode_returns)
-
-    def predict(self, observation, state=None, episode_start=None, deterministic: bool = True, context=None):
-        """SB3's ``predict``. A context-conditioned policy given plain observations gets ``context``
-        appended (default z = 1: the training data's dynamics); online inference passes its estimate."""
-        observation = np.asarray(observation)
-        if self.config.context and observation.shape[-1] == self.obs_dim:
-            z = np.ones(self.obs_dim) if context is None else np.asarray(context, dtype=np.float64)
-            observation = np.concatenate([observation, np.broadcast_to(z, observation.shape)], axis=-1)
-        return super().predict(observation, state, episode_start, deterministic)
+        return step.replace(obs=obs, next_obs=next_obs, context=z if self.config.context else None)

@@ -3,7 +3,7 @@
 Model rollouts are penalised by the ensemble's disagreement: r̃(s, a) = r(s, a) − λ · u(s, a), with
 u the largest, over *all* members, Euclidean norm of a member's predicted standard deviation over
 (Δstate, reward) — the "max aleatoric" estimator of the official code. Everything else is the
-offline base (:mod:`dynshift_agents.algorithms.base`) with MOPO's defaults.
+model-based layer (:mod:`dynshift_agents.algorithms.model_based`) with MOPO's defaults.
 
 Deliberate deviations: none in the algorithm; CPU-scale presets shorten training (see
 :data:`PRESETS` and ``dynshift train --help``).
@@ -16,13 +16,13 @@ from typing import ClassVar
 
 import torch
 
-from dynshift_agents.algorithms.base import OfflineAgent, OfflineConfig
+from dynshift_agents.algorithms.model_based import ModelBasedAgent, ModelBasedConfig
 from dynshift_agents.data.catalog import robot_and_kind
 from dynshift_agents.rollout import ModelStep
 
 
 @dataclass
-class MOPOConfig(OfflineConfig):
+class MOPOConfig(ModelBasedConfig):
     """MOPO's hyperparameters (paper and official code)."""
 
     penalty_coef: float = 1.0
@@ -54,7 +54,7 @@ def mopo_uncertainty(std: torch.Tensor) -> torch.Tensor:
     return std.norm(dim=-1).amax(dim=0)
 
 
-class MOPO(OfflineAgent):
+class MOPO(ModelBasedAgent):
     """MOPO on the offline base: penalised model rewards, SAC (or TQC) on the mixture."""
 
     name: ClassVar[str] = "mopo"

@@ -31,15 +31,15 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from dynshift_agents.algorithms.base import OfflineAgent, OfflineConfig
+from dynshift_agents import precision
+from dynshift_agents.algorithms.model_based import ModelBasedAgent, ModelBasedConfig
 from dynshift_agents.data.catalog import robot_and_kind
 from dynshift_agents.data.transitions import Transitions
-from dynshift_agents.rollout import ModelStep
 from dynshift_agents.world_model import WorldModelConfig
 
 
 @dataclass
-class RAMBOConfig(OfflineConfig):
+class RAMBOConfig(ModelBasedConfig):
     """RAMBO's hyperparameters (paper Table 2 and official code); CPU-scale presets elsewhere."""
 
     rollout_length: int = 5
@@ -96,19 +96,14 @@ def mixture_log_prob(sample: torch.Tensor, mean: torch.Tensor, logvar: torch.Ten
     return torch.logsumexp(per_member, dim=0) - math.log(mean.shape[0])
 
 
-class RAMBO(OfflineAgent):
-    """RAMBO on the offline base: adversarial model updates between SAC blocks."""
+class RAMBO(ModelBasedAgent):
+    """RAMBO on the model-based layer: adversarial model updates after each block of SAC steps."""
 
     name: ClassVar[str] = "rambo"
     config_class: ClassVar[type[RAMBOConfig]] = RAMBOConfig
     config: RAMBOConfig
 
-    # -- standardised states --------------------------------------------------------------------
-
     def attach_dataset(self, dataset: Transitions) -> None:
-        if self.config.standardise_states:
-            self.state_mean = dataset.obs.mean(0).astype(np.float32)
-            self.state_std = np.maximum(dataset.obs.std(0), 1e-6).astype(np.float32)
         super().attach_dataset(dataset)
         self.model_optimizer = torch.optim.Adam(self.world_model.ensemble.parameters(),
                                                 lr=self.config.adversary_learning_rate)
@@ -118,40 +113,16 @@ class RAMBO(OfflineAgent):
         return WorldModelConfig.rambo()
 
     def before_learn(self) -> None:
+        super().before_learn()
         if self.gradient_steps == 0 and self.config.bc_steps and not getattr(self, "bc_done", False):
             loss = self.behaviour_cloning()
             print(f"rambo: behaviour cloning warm start, {self.config.bc_steps} steps, final NLL {loss:.3f}", flush=True)
 
-    def _standardise(self, obs):
-        if not self.config.standardise_states:
-            return obs
-        if isinstance(obs, torch.Tensor):
-            return (obs - torch.as_tensor(self.state_mean)) / torch.as_tensor(self.state_std)
-        return ((np.asarray(obs) - self.state_mean) / self.state_std).astype(np.float32)
+    def json_state(self) -> dict:
+        return super().json_state() | {"bc_done": True}
 
-    def buffer_dataset(self, dataset: Transitions) -> Transitions:
-        return Transitions(self._standardise(dataset.obs), dataset.actions, dataset.rewards,
-                           self._standardise(dataset.next_obs), dataset.terminals, dataset.timeouts,
-                           dataset.dynamics, dataset.episode_returns)
-
-    def policy_input(self, obs: torch.Tensor, rollout_index: torch.Tensor) -> torch.Tensor:
-        return self._standardise(obs)
-
-    def process_model_step(self, step: ModelStep) -> ModelStep:
-        return step.replace(obs=self._standardise(step.obs), next_obs=self._standardise(step.next_obs))
-
-    def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
-        return super().predict(self._standardise(observation), state, episode_start, deterministic)
-
-    def _extra_state(self) -> dict:
-        if not self.config.standardise_states:
-            return {"bc_done": True}
-        return {"state_mean": self.state_mean.tolist(), "state_std": self.state_std.tolist(), "bc_done": True}
-
-    def _load_extra_state(self, state: dict) -> None:
-        if "state_mean" in state:
-            self.state_mean = np.asarray(state["state_mean"], np.float32)
-            self.state_std = np.asarray(state["state_std"], np.float32)
+    def load_json_state(self, state: dict) -> None:
+        super().load_json_state(state)
         self.bc_done = state.get("bc_done", False)
 
     # -- behaviour cloning ------------------------------------------------------------------------
@@ -176,14 +147,15 @@ class RAMBO(OfflineAgent):
 
     # -- the adversary ----------------------------------------------------------------------------
 
-    def after_train(self, gradient_steps: int) -> None:
+    def train_block(self, steps: int) -> dict[str, float]:
+        """Rollouts and SAC steps, then the adversarial model updates."""
+        stats = super().train_block(steps)
         if self.config.adversary_weight == 0:
-            return
-        steps = max(1, round(self.config.adversary_steps * gradient_steps / self.config.rollout_freq))
+            return stats
+        updates = max(1, round(self.config.adversary_steps * steps / self.config.rollout_freq))
         self._adversary_rollout = None  # every block starts fresh rollouts (so resuming is exact)
-        stats = [self.adversary_step() for _ in range(steps)]
-        for key in stats[0]:
-            self.learner.logger.record(f"adversary/{key}", float(np.mean([s[key] for s in stats])))
+        adversary = [self.adversary_step() for _ in range(updates)]
+        return stats | {f"adversary/{key}": float(np.mean([s[key] for s in adversary])) for key in adversary[0]}
 
     def adversary_step(self) -> dict[str, float]:
         """One adversarial model update on one step of the current adversary rollout; returns its loss terms.
@@ -202,7 +174,7 @@ class RAMBO(OfflineAgent):
         model.train()
         with torch.no_grad():
             actions = self._act(obs, torch.arange(len(obs)))
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=model.config.fit_bf16):
+        with precision.autocast(model.config.precision):
             mean, logvar = model(obs, actions)  # bf16 products if the model is fitted with them; float32 out
         elites = model.elite_index
         with torch.no_grad():
@@ -233,7 +205,7 @@ class RAMBO(OfflineAgent):
         """A = r + γ(1 − done)·Q(s', π_det(s')) − Q(s, a), normalised over the batch."""
         policy = self.learner.policy
         scaled = torch.as_tensor(policy.scale_action(actions.numpy()))
-        s, s_next = self._standardise(obs), self._standardise(next_obs)
+        s, s_next = self.encoder(obs), self.encoder(next_obs)
         q_next = self.q_values(s_next, policy.actor(s_next, deterministic=True))
         advantage = reward + self.config.gamma * (~done).float() * q_next - self.q_values(s, scaled)
         return (advantage - advantage.mean()) / (advantage.std() + 1e-6)

@@ -1,0 +1,155 @@
+"""IQL: Offline Reinforcement Learning with Implicit Q-Learning (Kostrikov, Nair, Levine, ICLR 2022).
+
+No action outside the dataset is ever evaluated. Per step, in the order of the official code:
+
+1. V(s) regresses on min_i Q̄_i(s, a) (target critics) with the expectile loss |τ − 1(u < 0)|·u², u = Q̄ − V;
+2. the actor maximises the advantage-weighted log-likelihood of the dataset's actions,
+   exp(β·(Q̄(s, a) − V(s))) clipped at 100, with the V just updated;
+3. both critics regress on r + γ(1 − done)·V(s');
+4. Polyak averaging of the target critics.
+
+For MuJoCo the official code scales rewards by 1000 / (max − min episode return of the dataset);
+``scale_rewards`` does the same.
+
+Deliberate deviations: the actor is SB3's SAC actor (state-dependent log-std) and the likelihood is
+that of a Gaussian with mean tanh(μ(s)), the official code's MuJoCo policy but for its
+state-independent std; acting deterministically gives tanh(μ(s)), as SB3's deterministic ``predict``.
+The actor's learning rate is constant (the official code decays it with a cosine schedule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from stable_baselines3 import SAC
+from stable_baselines3.common.torch_layers import create_mlp
+from stable_baselines3.common.utils import polyak_update
+from torch import nn
+
+from dynshift_agents.algorithms.sb3 import SB3Agent, SB3Config, record_means
+from dynshift_agents.data.transitions import Transitions
+
+
+@dataclass
+class IQLConfig(SB3Config):
+    """IQL's hyperparameters for MuJoCo (paper, Appendix B)."""
+
+    expectile: float = 0.7
+    """τ of the expectile regression of V."""
+    beta: float = 3.0
+    """Inverse temperature of the advantage weights exp(β·A)."""
+    max_weight: float = 100.0
+    """Advantage weights are clipped at this."""
+    scale_rewards: bool = True
+    """Rewards × 1000 / (max − min episode return of the dataset), as the official code on MuJoCo."""
+
+
+def expectile_loss(diff: torch.Tensor, expectile: float) -> torch.Tensor:
+    """mean |τ − 1(u < 0)|·u² of ``diff`` u = Q − V."""
+    weight = torch.where(diff < 0, 1 - expectile, expectile)
+    return (weight * diff.pow(2)).mean()
+
+
+def advantage_weights(advantage: torch.Tensor, beta: float, max_weight: float) -> torch.Tensor:
+    """exp(β·A), clipped at ``max_weight``."""
+    return torch.exp(beta * advantage).clamp(max=max_weight)
+
+
+class IQLLearner(SAC):
+    """SB3's SAC networks (actor, twin critics and their targets) plus a state-value network,
+    trained with IQL's losses (its own ``train()``)."""
+
+    expectile: float = 0.7
+    beta: float = 3.0
+    max_weight: float = 100.0
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        obs_dim = self.observation_space.shape[0]
+        self.value_net = nn.Sequential(*create_mlp(obs_dim, 1, list(self.policy_kwargs["net_arch"]))).to(self.device)
+        self.value_optimizer = torch.optim.Adam(self.value_net.parameters(), lr=self.lr_schedule(1))
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts, variables = super()._get_torch_save_params()
+        return [*state_dicts, "value_net", "value_optimizer"], variables
+
+    def log_likelihood(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """log N(a; tanh(μ(s)), σ(s)²), summed over action dimensions."""
+        mean, log_std, _ = self.actor.get_action_dist_params(obs)
+        return torch.distributions.Normal(torch.tanh(mean), log_std.exp()).log_prob(actions).sum(-1)
+
+    def train(self, gradient_steps: int, batch_size: int = 256) -> None:
+        self.policy.set_training_mode(True)
+        stats: dict[str, list[float]] = {"value_loss": [], "actor_loss": [], "critic_loss": [], "advantage": []}
+        for _ in range(gradient_steps):
+            data = self.replay_buffer.sample(batch_size)
+            with torch.no_grad():
+                target_q = torch.cat(self.critic_target(data.observations, data.actions), dim=1).min(dim=1, keepdim=True).values
+            value_loss = expectile_loss(target_q - self.value_net(data.observations), self.expectile)
+            self.value_optimizer.zero_grad()
+            value_loss.backward()
+            self.value_optimizer.step()
+
+            with torch.no_grad():
+                advantage = target_q - self.value_net(data.observations)
+                weights = advantage_weights(advantage, self.beta, self.max_weight).squeeze(-1)
+            actor_loss = -(weights * self.log_likelihood(data.observations, data.actions)).mean()
+            self.actor.optimizer.zero_grad()
+            actor_loss.backward()
+            self.actor.optimizer.step()
+
+            with torch.no_grad():
+                target = data.rewards + (1 - data.dones) * self.gamma * self.value_net(data.next_observations)
+            critic_loss = 0.5 * sum(F.mse_loss(q, target) for q in self.critic(data.observations, data.actions))
+            self.critic.optimizer.zero_grad()
+            critic_loss.backward()
+            self.critic.optimizer.step()
+            polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+            for key, value in (("value_loss", value_loss), ("actor_loss", actor_loss), ("critic_loss", critic_loss),
+                               ("advantage", advantage.mean())):
+                stats[key].append(value.item())
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates)
+        record_means(self.logger, stats)
+
+
+class IQL(SB3Agent):
+    """IQL on the SB3 layer."""
+
+    name: ClassVar[str] = "iql"
+    config_class: ClassVar[type[IQLConfig]] = IQLConfig
+    config: IQLConfig
+
+    def learner_class(self):
+        return IQLLearner
+
+    def build(self) -> None:
+        super().build()
+        cfg = self.config
+        self.learner.expectile, self.learner.beta, self.learner.max_weight = cfg.expectile, cfg.beta, cfg.max_weight
+
+    def attach_dataset(self, dataset: Transitions) -> None:
+        if self.config.scale_rewards:
+            self.reward_scale = reward_scale(dataset)
+            dataset = Transitions(dataset.obs, dataset.actions, dataset.rewards * self.reward_scale, dataset.next_obs,
+                                  dataset.terminals, dataset.timeouts, dataset.dynamics, dataset.episode_returns)
+        super().attach_dataset(dataset)
+
+    def q_mean(self) -> float:
+        """Q on the dataset's own actions (IQL never evaluates others), in the scaled rewards' units."""
+        samples = self.replay_buffer.sample(self.config.batch_size)
+        with torch.no_grad():
+            return float(self.q_values(samples.observations, samples.actions).mean())
+
+
+def reward_scale(dataset: Transitions) -> float:
+    """1000 / (max − min episode return), the official code's MuJoCo reward normalisation."""
+    returns = dataset.episode_returns
+    if returns is None or len(returns) < 2 or np.ptp(returns) == 0:
+        raise ValueError("IQL's reward scaling needs the dataset's episode returns (two or more that differ); "
+                         "pass scale_rewards=False")
+    return float(1000.0 / np.ptp(returns))

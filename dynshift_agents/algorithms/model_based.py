@@ -1,0 +1,166 @@
+"""The model-based layer: a world model, branched rollouts and the model FIFO, on the SB3 layer.
+
+``ModelBasedAgent`` trains in blocks of ``rollout_freq`` gradient steps: before each block a branched
+rollout (``rollout_batch_size`` dataset start states, ``rollout_length`` model steps under the current
+stochastic policy, terminated rows stopped) fills the model FIFO of the :class:`MixedReplayBuffer`,
+then the learner's own ``train()`` runs on batches mixed at ``real_ratio``. It never steps a real
+environment. The learner is SB3's ``SAC`` (default) or sb3-contrib's ``TQC``. With no change to the
+model data this is MBPO on a fixed dataset; an algorithm changes only its defining piece:
+:meth:`process_model_step` (MOPO's reward penalty, AugWM's augmentation), :meth:`rollout_context`
+(AugWM's z, which the encoder appends), or the block itself (RAMBO's adversarial model update).
+
+A resumed run refills the model FIFO by a fresh rollout, so it is not bit-identical to an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from sb3_contrib import TQC
+from stable_baselines3 import SAC
+
+from dynshift_agents.algorithms.agent import AgentConfig
+from dynshift_agents.algorithms.sb3 import SB3Agent, SB3Config
+from dynshift_agents.data.transitions import Transitions
+from dynshift_agents.rollout import ModelEnv, ModelStep, rollout
+from dynshift_agents.termination import termination_fn
+from dynshift_agents.world_model import WorldModel, WorldModelConfig
+
+LEARNERS = {"sac": SAC, "tqc": TQC}
+"""Policy learners a model-based agent can train: SB3's SAC and sb3-contrib's TQC."""
+
+
+@dataclass
+class ModelBasedConfig(SB3Config):
+    """Offline model-based training; defaults are MOPO's, except where a CPU-scale value is noted."""
+
+    learner: str = "sac"
+    """``"sac"`` (Stable-Baselines3) or ``"tqc"`` (sb3-contrib)."""
+    rollout_freq: int = 1000
+    """Gradient steps between rollouts."""
+    rollout_batch_size: int = 50_000
+    """Dataset start states per rollout."""
+    rollout_length: int = 5
+    """Model steps per rollout (h)."""
+    retain_rounds: int = 5
+    """Rollouts the model FIFO keeps: capacity = batch × length × rounds."""
+    real_ratio: float = 0.05
+    """Fraction of each batch from the dataset."""
+    rollout_chunk: int = 4096
+    """Start states per batched model pass (a speed setting; results do not depend on it)."""
+    ent_coef: str | float = "auto"
+    """SAC's entropy coefficient; ``"auto"`` tunes it to a target entropy of −dim(A)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.learner not in LEARNERS:
+            raise ValueError(f"unknown learner {self.learner!r}; choose one of {sorted(LEARNERS)}")
+        for name in ("rollout_freq", "rollout_batch_size", "rollout_length", "retain_rounds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+
+
+class ModelBasedAgent(SB3Agent):
+    """A policy learner trained on a dataset and world-model rollouts, without penalty (MBPO on a
+    fixed dataset). Subclasses are the model-based algorithms."""
+
+    name: ClassVar[str] = "mbpo"
+    config_class: ClassVar[type[ModelBasedConfig]] = ModelBasedConfig
+    config: ModelBasedConfig
+
+    def __init__(self, env_id: str, world_model: WorldModel, dataset: Transitions | None = None,
+                 config: ModelBasedConfig | None = None, seed: int = 0, env_kwargs: dict | None = None,
+                 dataset_id: str | None = None, device: str = "cpu"):
+        self.world_model = world_model.eval()
+        self.model_env = ModelEnv(world_model, termination_fn(env_id))
+        super().__init__(env_id, dataset, config, seed, env_kwargs, dataset_id, device)
+
+    @classmethod
+    def world_model_config(cls) -> WorldModelConfig:
+        """The world-model settings this algorithm's paper uses (MOPO's by default)."""
+        return WorldModelConfig()
+
+    # -- the SB3 layer's seams ------------------------------------------------------------------------
+
+    def learner_class(self):
+        return LEARNERS[self.config.learner]
+
+    def learner_kwargs(self) -> dict[str, Any]:
+        return super().learner_kwargs() | {"ent_coef": self.config.ent_coef}
+
+    def model_capacity(self) -> int:
+        cfg = self.config
+        return cfg.rollout_batch_size * cfg.rollout_length * cfg.retain_rounds
+
+    def real_ratio(self) -> float:
+        return self.config.real_ratio
+
+    def block_steps(self) -> int:
+        return self.config.rollout_freq
+
+    # -- what an algorithm changes ------------------------------------------------------------------
+
+    def begin_rollout(self, start_states: int) -> None:
+        """Called before each rollout (AugWM draws one z per rollout here)."""
+
+    def rollout_context(self, rollout_index: torch.Tensor) -> torch.Tensor | None:
+        """The context the policy acts on at model states of these rollout rows (AugWM's z)."""
+        return None
+
+    def process_model_step(self, step: ModelStep) -> ModelStep:
+        """Change model transitions (env units) before they are encoded into the buffer (MOPO
+        penalises the reward here, AugWM augments the states and sets the step's ``context``)."""
+        return step
+
+    # -- rollouts -----------------------------------------------------------------------------------
+
+    def _act(self, obs: torch.Tensor, rollout_index: torch.Tensor) -> torch.Tensor:
+        """The current stochastic policy's actions in env units, for rollouts."""
+        policy_obs = self.encoder(obs, self.rollout_context(rollout_index)).to(self.learner.device)
+        squashed = self.learner.policy.actor(policy_obs, deterministic=False).cpu()
+        low = torch.as_tensor(self.action_space.low)
+        high = torch.as_tensor(self.action_space.high)
+        return low + 0.5 * (squashed + 1.0) * (high - low)
+
+    def encode_model_step(self, step: ModelStep) -> ModelStep:
+        """A model step as it enters the buffer: changed by the algorithm, then encoded."""
+        step = self.process_model_step(step)
+        return step.replace(obs=self.encoder(step.obs, step.context), next_obs=self.encoder(step.next_obs, step.context))
+
+    @torch.no_grad()
+    def rollout(self) -> dict[str, float]:
+        """One branched rollout into the model FIFO; returns statistics for the logger."""
+        cfg = self.config
+        start = torch.as_tensor(self.dataset.obs[self.rng.integers(len(self.dataset), size=cfg.rollout_batch_size)])
+        self.learner.policy.set_training_mode(False)
+        self.begin_rollout(cfg.rollout_batch_size)
+        count, reward_sum, lengths = 0, 0.0, torch.zeros(cfg.rollout_batch_size)
+        scale = self.learner.policy.scale_action
+        for step in rollout(self.model_env, self._act, start, cfg.rollout_length, cfg.rollout_chunk,
+                            self.generator, self.encode_model_step):
+            self.replay_buffer.add_model(step.obs.numpy(), step.next_obs.numpy(), scale(step.actions.numpy()),
+                                         step.rewards.numpy(), step.dones.numpy())
+            count += len(step)
+            reward_sum += float(step.rewards.sum())
+            lengths[step.rollout_index] += 1
+        self.learner.policy.set_training_mode(True)
+        return {"rollout/transitions": count, "rollout/reward_mean": reward_sum / max(count, 1),
+                "rollout/length_mean": float(lengths.mean())}
+
+    def train_block(self, steps: int) -> dict[str, float]:
+        stats = self.rollout()
+        return stats | super().train_block(steps)
+
+    # -- persistence --------------------------------------------------------------------------------
+
+    def save_parts(self, directory: Path) -> None:
+        self.world_model.save(directory / "world_model.pt", getattr(self.world_model, "metadata", None))
+
+    @classmethod
+    def from_checkpoint(cls, path: Path, meta: dict, config: AgentConfig, device: str) -> "ModelBasedAgent":
+        return cls(meta["env_id"], WorldModel.load(path / "world_model.pt"), None, config, meta["seed"],
+                   meta["env_kwargs"], meta["dataset_id"], device)

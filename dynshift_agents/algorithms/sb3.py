@@ -1,0 +1,180 @@
+"""The Stable-Baselines3 learner layer: an SB3 algorithm built on spaces, trained on a dataset.
+
+``SB3Agent`` builds its learner (SB3's ``SAC``/``TD3``, sb3-contrib's ``TQC``, or a subclass that owns
+``train()`` — CQL, IQL, TD3+BC, BC) on an env that only carries the spaces and raises if stepped, and
+hands it the dataset through SB3's buffer seam: a :class:`MixedReplayBuffer` whose dataset part holds
+the encoded transitions (its model part stays empty for model-free learners). A training block is the
+learner's own ``train(gradient_steps, batch_size)``.
+
+Checkpoints keep what SB3's ``save`` would (the policy's and optimisers' state dicts, and tensor
+variables such as SAC's ``log_ent_coef``, as listed by the learner's ``_get_torch_save_params``) as
+tensors, never SB3's zip, whose ``data`` part is unpickled by ``SAC.load``. The saved
+``tensors.pt["agent"]["parameters"]["policy"]`` is an SB3 policy state dict: ``SAC.load``-compatible
+weights (``policy.load_state_dict``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.logger import Logger
+
+from dynshift_agents.algorithms.agent import Agent, AgentConfig
+from dynshift_agents.buffers import MixedReplayBuffer
+from dynshift_agents.data.transitions import Transitions
+
+
+@dataclass
+class SB3Config(AgentConfig):
+    """Settings every SB3-layer learner shares."""
+
+    batch_size: int = 256
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+    net_arch: tuple[int, ...] = (256, 256)
+    """Hidden layers of actor and critics."""
+    learner_kwargs: dict = dataclasses.field(default_factory=dict)
+    """Extra keyword arguments of the SB3 learner (e.g. TQC's ``top_quantiles_to_drop_per_net``)."""
+
+    def __post_init__(self):
+        self.net_arch = tuple(self.net_arch)
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be ≥ 1, got {self.batch_size}")
+
+
+class SpacesOnlyEnv(gym.Env):
+    """Carries the spaces an SB3 learner is built on; stepping or resetting it is an error."""
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space):
+        self.observation_space, self.action_space = observation_space, action_space
+
+    def reset(self, *, seed=None, options=None):
+        raise RuntimeError("offline agents never reset or step an environment")
+
+    def step(self, action):
+        raise RuntimeError("offline agents never reset or step an environment")
+
+
+class SB3Agent(Agent):
+    """An SB3 learner trained offline on a dataset (plus whatever the buffer's model part receives)."""
+
+    name: ClassVar[str] = "sb3"
+    config_class: ClassVar[type[SB3Config]] = SB3Config
+    config: SB3Config
+    learner: BaseAlgorithm
+
+    def learner_class(self) -> type[BaseAlgorithm]:
+        raise NotImplementedError
+
+    def learner_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of the learner class (a subclass adds its own)."""
+        cfg = self.config
+        return dict(buffer_size=1, learning_starts=0, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                    gamma=cfg.gamma, tau=cfg.tau, policy_kwargs={"net_arch": list(cfg.net_arch)}, seed=self.seed,
+                    device=self.device)
+
+    def build(self) -> None:
+        self.learner = self.learner_class()(
+            "MlpPolicy", SpacesOnlyEnv(self.encoder.space(self.env_observation_space), self.action_space),
+            **(self.learner_kwargs() | self.config.learner_kwargs))
+
+    def model_capacity(self) -> int:
+        """Rows of the buffer's model FIFO (model-free learners: none to speak of)."""
+        return 1
+
+    def real_ratio(self) -> float:
+        return 1.0
+
+    def buffer_transform(self):
+        """Optional per-batch buffer transform ``(samples, is_model) -> samples``."""
+        return None
+
+    def attach_dataset(self, dataset: Transitions) -> None:
+        super().attach_dataset(dataset)
+        policy = self.learner.policy
+        encoded = dataclasses.replace(dataset, obs=self.encoder(dataset.obs), next_obs=self.encoder(dataset.next_obs),
+                                      actions=policy.scale_action(dataset.actions).astype(np.float32))
+        self.learner.replay_buffer = MixedReplayBuffer(
+            self.model_capacity(), self.encoder.space(self.env_observation_space), self.action_space,
+            device=self.learner.device, dataset=encoded, real_ratio=self.real_ratio(), transform=self.buffer_transform(),
+            seed=self.seed,
+        )
+
+    @property
+    def replay_buffer(self) -> MixedReplayBuffer:
+        return self.learner.replay_buffer
+
+    def set_logger(self, logger: Logger) -> None:
+        super().set_logger(logger)
+        self.learner.set_logger(logger)
+
+    def before_learn(self) -> None:
+        self.learner.policy.set_training_mode(True)
+
+    def train_block(self, steps: int) -> dict[str, float]:
+        self.learner._current_progress_remaining = self._progress_remaining
+        self.learner.train(gradient_steps=steps, batch_size=self.config.batch_size)
+        return {}
+
+    def after_block(self) -> None:
+        self.learner.num_timesteps = self.gradient_steps
+
+    def q_values(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """The online critics' pessimistic value ``[batch]``: the minimum over the critics, or the
+        mean over TQC's quantiles and critics."""
+        out = self.learner.policy.critic(obs, actions)
+        if isinstance(out, torch.Tensor):  # TQC: [batch, critics, quantiles]
+            return out.mean(dim=(1, 2))
+        return torch.cat(out, dim=1).min(dim=1).values
+
+    @torch.no_grad()
+    def q_mean(self) -> float:
+        samples = self.replay_buffer.sample(self.config.batch_size)
+        actions = self.learner.policy.actor(samples.observations, deterministic=True)
+        return float(self.q_values(samples.observations, actions).mean())
+
+    def act(self, policy_obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        return self.learner.predict(policy_obs, deterministic=deterministic)[0]
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.learner.policy.parameters())
+
+    # -- persistence: SB3's state dicts and tensor variables, as tensors --------------------------------
+
+    def tensors(self) -> dict[str, Any]:
+        _, variables = self.learner._get_torch_save_params()
+        return {"parameters": self.learner.get_parameters(),
+                "variables": {name: _get(self.learner, name).detach().clone() for name in variables}}
+
+    def load_tensors(self, tensors: dict[str, Any]) -> None:
+        self.learner.set_parameters(tensors["parameters"], exact_match=True, device=self.device)
+        for name, value in tensors["variables"].items():
+            with torch.no_grad():
+                _get(self.learner, name).copy_(value)
+
+    def json_state(self) -> dict:
+        return {"n_updates": self.learner._n_updates}
+
+    def load_json_state(self, state: dict) -> None:
+        self.learner._n_updates = state.get("n_updates", 0)
+        self.learner.num_timesteps = self.gradient_steps
+
+
+def _get(obj, dotted: str):
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def record_means(logger: Logger, stats: dict[str, list[float]], prefix: str = "train/") -> None:
+    """Log the mean of every non-empty list of per-step statistics."""
+    for key, values in stats.items():
+        if values:
+            logger.record(prefix + key, float(np.mean(values)))
