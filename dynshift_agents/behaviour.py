@@ -17,33 +17,10 @@ import numpy as np
 import torch
 from stable_baselines3.sac.policies import SACPolicy
 
-import dynshift_envs  # noqa: F401  (registers the ids)
-
-ROBOTS = {
-    "halfcheetah": "DynShift/HalfCheetah-v0",
-    "walker2d": "DynShift/Walker2d-v0",
-    "hopper": "DynShift/Hopper-v0",
-    "ant": "DynShift/Ant-v0",
-}
-"""Short robot names (as in dataset ids) and their DynShift env ids."""
+from dynshift_envs import get_robot  # (importing dynshift_envs registers the ids)
 
 NET_ARCH = [256, 256]
 """Hidden layers of every behaviour actor (SAC's default)."""
-
-
-def env_id_of(env: str) -> str:
-    """``"halfcheetah"`` or ``"DynShift/HalfCheetah-v0"`` → the env id; anything else is an error."""
-    if env in ROBOTS:
-        return ROBOTS[env]
-    if env in ROBOTS.values():
-        return env
-    raise ValueError(f"unknown env {env!r}; choose one of {sorted(ROBOTS)} or {sorted(ROBOTS.values())}")
-
-
-def robot_of(env_id: str) -> str:
-    """``"DynShift/HalfCheetah-v0"`` (or ``"halfcheetah"``) → ``"halfcheetah"``."""
-    env_id = env_id_of(env_id)
-    return next(name for name, robot_id in ROBOTS.items() if robot_id == env_id)
 
 
 def build_policy(env_id: str) -> SACPolicy:
@@ -100,7 +77,7 @@ def references(robot: str) -> dict[str, float]:
     """Reference returns of ``robot`` at nominal dynamics, for normalised scores: ``random`` (uniform
     random actions) and ``expert`` (the shipped expert, deterministic), means over ``episodes``
     seeded episodes, measured by ``scripts/ship_behaviour.py``."""
-    robot = robot_of(robot)
+    robot = get_robot(robot).name
     table = _index_file().get("references", {})
     if robot not in table:
         raise ValueError(f"no reference returns shipped for {robot}; shipped: {sorted(table) or 'none'}")
@@ -108,7 +85,7 @@ def references(robot: str) -> dict[str, float]:
 
 
 def policy_info(robot: str, name: str) -> PolicyInfo:
-    robot = robot_of(robot)
+    robot = get_robot(robot).name
     shipped = index().get(robot, {})
     if name not in shipped:
         raise ValueError(f"no shipped {name!r} policy for {robot}; shipped: {sorted(shipped) or 'none'}")
@@ -118,7 +95,7 @@ def policy_info(robot: str, name: str) -> PolicyInfo:
 def load_policy(robot: str, name: str) -> SACPolicy:
     """The shipped ``name`` policy of ``robot`` as an SB3 ``SACPolicy`` in eval mode, on the CPU."""
     info = policy_info(robot, name)
-    policy = build_policy(ROBOTS[info.robot])
+    policy = build_policy(get_robot(info.robot).env_id)
     path = resources.files("dynshift_agents.policies").joinpath(info.file)
     with resources.as_file(path) as file:
         state = torch.load(file, map_location="cpu", weights_only=True)

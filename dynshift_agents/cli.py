@@ -124,6 +124,7 @@ def _train(args: argparse.Namespace) -> None:
         overrides["learner"] = args.learner
     agent = experiment.train(args.algorithm, args.dataset, gradient_steps=args.gradient_steps, seed=args.seed,
                              out=args.out, overrides=overrides, world_model=args.world_model, eval_every=args.eval_every,
+                             eval_episodes=args.eval_episodes,
                              checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
     print(f"{agent.name} trained for {agent.gradient_steps} gradient steps; checkpoint in "
           f"{args.out or experiment.default_run_dir(args.algorithm, args.dataset, args.seed)}/checkpoint")
@@ -178,20 +179,11 @@ def _grid(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     records = run_grid(dict(zip(names, args.checkpoints)), env_id, settings, args.episodes, out / "records.jsonl",
                        seed=args.seed, workers=args.workers, progress=True)
-    reports.write_csv(records, out / "records.csv")
     compare = tuple(names[:2]) if len(names) >= 2 else None
-    table = reports.markdown_table(records, compare)
-    (out / "table.md").write_text(
-        f"{grid_name} on {env_id}: {args.episodes} episodes per setting (seeds {args.seed}..{args.seed + args.episodes - 1}), "
-        f"mean ± std of the return" + (f"; * marks p < 0.05 in Welch's t-test between {compare[0]} and {compare[1]}"
-                                        if compare else "") + ".\n\n" + table + "\n")
-    written = [out / "records.jsonl", out / "records.csv", out / "table.md"]
-    if all(set(s) == {"mass", "damping"} for s in settings):
-        means = [r["mean"] for r in reports.summarise(records)]
-        for name in names:
-            png = out / f"heatmap-{name}.png"
-            reports.heatmap(records, name, png, vmin=min(means), vmax=max(means))
-            written.append(png)
+    table, written = reports.write_grid_report(
+        records, out, f"{grid_name} on {env_id}: {args.episodes} episodes per setting (seeds {args.seed}.."
+        f"{args.seed + args.episodes - 1}), mean ± std of the return", compare)
+    written.insert(0, out / "records.jsonl")
     print(table)
     print("\nwrote " + ", ".join(str(p) for p in written))
 
@@ -235,7 +227,7 @@ def _checkpoint_name(path: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dynshift_agents.behaviour import ROBOTS
+    from dynshift_envs import ROBOTS
     from dynshift_agents.data import DEFAULT_SIZES, KINDS
 
     parser = argparse.ArgumentParser(prog="dynshift", description="Offline RL under changed dynamics.")
@@ -273,7 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--learner", choices=["sac", "tqc"], help="policy learner (default sac)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config field, e.g. --set penalty_coef=0.5 (JSON values)")
-    train.add_argument("--eval-every", type=int, default=0, help="evaluate on the real env every N steps")
+    train.add_argument("--eval-every", type=int, default=0,
+                       help="evaluate on the training data's env every N steps (seeded, deterministic; logged as eval/*)")
+    train.add_argument("--eval-episodes", type=int, default=10, help="episodes per periodic evaluation (default 10)")
     train.add_argument("--checkpoint-every", type=int, default=10_000)
     train.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     train.add_argument("--no-progress", action="store_true")

@@ -7,7 +7,8 @@
    Welch's t-test;
 5. render the AugWM switch test (mass 0.75, damping 0.5 from step 500), MOPO beside AugWM.
 
-The default budget took 6 min 46 s on 2 CPU cores from an empty store and cache; ``--quick`` runs
+The default budget took 9 min 9 s on 2 CPU cores (AMD EPYC, bf16 units) from an empty store and
+cache, the two agents trained side by side in single-thread processes; ``--quick`` runs
 the same path with tiny budgets in under two minutes (the test suite runs it). The budgets are far
 below the papers' — the demo shows the machinery, not the papers' numbers (``scripts/reproduce_*.py``
 are for those).
@@ -105,16 +106,10 @@ def run_demo(quick: bool = False, out: str | Path = "runs/demo", workers: int = 
     records = run_grid({name: str(path) for name, path in agents.items()}, env_id, settings, budget.episodes,
                        out / "grid" / "records.jsonl", workers=workers, settings_per_batch=max(1, len(settings) // 2),
                        progress=True)
-    reports.write_csv(records, out / "grid" / "records.csv")
-    table = reports.markdown_table(records, compare=("AugWM", "MOPO"))
-    (out / "grid" / "table.md").write_text(
-        f"HalfCheetah, {budget.dataset_id}, {budget.gradient_steps:,} gradient steps, seed 0; {budget.episodes} "
-        f"episodes per setting; * marks p < 0.05 (Welch).\n\n{table}\n")
-    means = [r["mean"] for r in reports.summarise(records)]
-    heatmaps = []
-    for name in agents:
-        heatmaps.append(out / "grid" / f"heatmap-{name}.png")
-        reports.heatmap(records, name, heatmaps[-1], vmin=min(means), vmax=max(means))
+    table, written = reports.write_grid_report(
+        records, out / "grid", f"HalfCheetah, {budget.dataset_id}, {budget.gradient_steps:,} gradient steps, seed 0; "
+        f"{budget.episodes} episodes per setting", compare=("AugWM", "MOPO"))
+    heatmaps = written[2:]
     print(table, flush=True)
 
     protocol = PROTOCOLS["augwm-switch"]

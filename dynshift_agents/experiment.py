@@ -17,9 +17,11 @@ from typing import Any, Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from dynshift_envs import get_robot
+
 from dynshift_agents import precision
 from dynshift_agents.algorithms import ModelBasedAgent, algorithm_class, describe
-from dynshift_agents.behaviour import ROBOTS, references, robot_of
+from dynshift_agents.behaviour import references
 from dynshift_agents.data import load_dataset, load_transitions
 from dynshift_agents.data.scores import d4rl_score, normalised_score
 from dynshift_agents.evaluation import episode_returns
@@ -39,15 +41,13 @@ def dataset_env(dataset_id: str) -> tuple[str, dict[str, Any]]:
     spec = load_dataset(dataset_id).spec.env_spec
     if spec is None:
         raise ValueError(f"dataset {dataset_id!r} records no env spec; pass the env explicitly")
-    env_id = spec.id
-    if env_id not in ROBOTS.values():  # e.g. Minari's mujoco/* datasets: the matching DynShift env
-        from dynshift_envs import V5_TWINS
-
-        twins = {v5: dyn for dyn, v5 in V5_TWINS.items()}
-        if env_id not in twins:
-            raise ValueError(f"dataset {dataset_id!r} was collected on {env_id}, which has no DynShift twin")
-        return twins[env_id], {}
-    return env_id, dict(spec.kwargs)
+    try:
+        robot = get_robot(spec.id)
+    except ValueError:
+        raise ValueError(f"dataset {dataset_id!r} was collected on {spec.id}, which has no DynShift twin") from None
+    if spec.id == robot.v5_id:  # e.g. Minari's mujoco/* datasets: the matching DynShift env
+        return robot.env_id, {}
+    return spec.id, dict(spec.kwargs)
 
 
 def world_model_path(dataset_id: str, config: WorldModelConfig, seed: int) -> Path:
@@ -88,7 +88,7 @@ def world_model_for(dataset_id: str, config: WorldModelConfig | None = None, see
 def evaluate(agent, env_id: str, episodes: int = 10, seed: int = 0, **env_kwargs) -> dict[str, Any]:
     """Return statistics and normalised scores (D4RL's constants and DynShift's references)."""
     returns = episode_returns(agent, env_id, episodes, seed=seed, **env_kwargs)
-    robot = robot_of(env_id)
+    robot = get_robot(env_id).name
     ref = references(robot)
     return {
         "env_id": env_id, "env_kwargs": env_kwargs, "episodes": episodes, "seed": seed,
@@ -151,7 +151,7 @@ def evaluation_callback(episodes: int, seed: int = 10_000):
     def evaluate_agent(agent) -> dict[str, float]:
         returns = episode_returns(agent, agent.env_id, episodes, seed=seed, **agent.env_kwargs)
         return {"eval/return_mean": float(returns.mean()), "eval/return_std": float(returns.std()),
-                "eval/d4rl_score": float(np.mean(d4rl_score(robot_of(agent.env_id), returns)))}
+                "eval/d4rl_score": float(np.mean(d4rl_score(agent.env_id, returns)))}
 
     return evaluate_agent
 

@@ -12,7 +12,7 @@ import csv
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from scipy import stats
@@ -152,3 +152,28 @@ def heatmap(records: list[dict[str, Any]], policy: str, path: str | os.PathLike,
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def write_grid_report(records: list[dict[str, Any]], out: str | os.PathLike, caption: str,
+                      compare: tuple[str, str] | None = None, table_records: list[dict[str, Any]] | None = None,
+                      appendix: str = "", title: Callable[[str], str] | None = None) -> tuple[str, list[Path]]:
+    """A grid's report in ``out``: ``records.csv`` (every episode), ``table.md`` (``caption``, the
+    table of ``table_records`` — default ``records``, e.g. seeds pooled — with ``*`` for p < 0.05 in
+    Welch's test between ``compare``, then ``appendix``) and, when every setting is a mass × damping
+    pair, one heatmap per policy on a shared colour scale (``title(policy)`` above each). Returns the
+    table and the files written."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    shown = records if table_records is None else table_records
+    write_csv(records, out / "records.csv")
+    table = markdown_table(shown, compare)
+    significance = f"; * marks p < 0.05 (Welch) between {compare[0]} and {compare[1]}" if compare else ""
+    (out / "table.md").write_text(f"{caption}{significance}.\n\n{table}\n{appendix}")
+    written = [out / "records.csv", out / "table.md"]
+    if shown and all(set(r["setting"]) == {"mass", "damping"} for r in shown):
+        means = [r["mean"] for r in summarise(shown)]
+        for policy in dict.fromkeys(r["policy"] for r in shown):
+            written.append(out / f"heatmap-{policy}.png")
+            heatmap(shown, policy, written[-1], vmin=min(means), vmax=max(means),
+                    title=title(policy) if title else None)
+    return table, written

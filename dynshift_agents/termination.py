@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from dynshift_agents.behaviour import robot_of
+from dynshift_envs import get_robot
 
 
 def _lib(x):
@@ -55,4 +55,4 @@ TERMINATION_FNS: dict[str, Callable] = {"halfcheetah": halfcheetah, "hopper": ho
 
 def termination_fn(env: str) -> Callable:
     """The termination function of a robot name or DynShift env id."""
-    return TERMINATION_FNS[robot_of(env)]
+    return TERMINATION_FNS[get_robot(env).name]

@@ -24,14 +24,13 @@ from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
 from dynshift_agents.evaluation import Policy, acting, observation_kwargs
+from dynshift_envs import get_robot
 
 PROTOCOLS = {
     "augwm-switch": {"steps": 1500, "env_kwargs": {"schedule": [{"step": 500, "mass": 0.75, "damping": 0.5}]}},
 }
 """Named video settings; ``augwm-switch`` is the AugWM project page's mid-episode test."""
 
-CAMERA = {"DynShift/HalfCheetah-v0": 4.0, "DynShift/Hopper-v0": 3.0, "DynShift/Walker2d-v0": 4.0, "DynShift/Ant-v0": 5.0}
-"""Camera distance per robot (the camera tracks the torso)."""
 
 
 def _describe(dynamics: dict[str, Any]) -> str:
@@ -63,7 +62,7 @@ class _Runner:
         mujoco.mjv_defaultFreeCamera(model, self.camera)
         self.camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
         self.camera.trackbodyid = 1
-        self.camera.distance = CAMERA.get(env_id, 4.0)
+        self.camera.distance = get_robot(env_id).camera_distance
         self.camera.elevation = -15.0
 
     def step(self) -> None:

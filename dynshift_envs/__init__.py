@@ -13,24 +13,16 @@ import gymnasium as gym
 from dynshift_envs.base import OBSERVATION_KEYWORDS
 from dynshift_envs.dynamics import Dynamics, Uniform
 from dynshift_envs.grids import GRIDS, Grid, get_grid
+from dynshift_envs.robots import ROBOTS, Robot, get_robot
 
-__all__ = ["ENV_IDS", "GRIDS", "OBSERVATION_KEYWORDS", "Dynamics", "Grid", "Uniform", "get_grid"]
+__all__ = ["ENV_IDS", "GRIDS", "OBSERVATION_KEYWORDS", "ROBOTS", "Dynamics", "Grid", "Robot", "Uniform", "get_grid",
+           "get_robot"]
 
-ENTRY_POINTS = {
-    "DynShift/HalfCheetah-v0": "dynshift_envs.half_cheetah:HalfCheetahEnv",
-    "DynShift/Walker2d-v0": "dynshift_envs.walker2d:Walker2dEnv",
-    "DynShift/Hopper-v0": "dynshift_envs.hopper:HopperEnv",
-    "DynShift/Ant-v0": "dynshift_envs.ant:AntEnv",
-}
+ENTRY_POINTS = {r.env_id: r.entry_point for r in ROBOTS.values()}
 ENV_IDS = tuple(ENTRY_POINTS)
 """Every registered DynShift env id."""
 
-V5_TWINS = {
-    "DynShift/HalfCheetah-v0": "HalfCheetah-v5",
-    "DynShift/Walker2d-v0": "Walker2d-v5",
-    "DynShift/Hopper-v0": "Hopper-v5",
-    "DynShift/Ant-v0": "Ant-v5",
-}
+V5_TWINS = {r.env_id: r.v5_id for r in ROBOTS.values()}
 """The Gymnasium environment each DynShift env reproduces bit for bit with default arguments."""
 
 for _env_id, _entry_point in ENTRY_POINTS.items():

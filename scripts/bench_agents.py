@@ -11,9 +11,10 @@
    actor, in chunks of 4 096 start states against one 50 000-row batch.
 3. SAC gradient steps/s (256×2, batch 256): the offline agent's learner on a ``MixedReplayBuffer``
    against plain SB3 ``SAC`` on an ordinary ``ReplayBuffer`` of the same size.
-4. RAMBO adversarial model updates/s (one step of a 256-state rollout + 256 real rows, 7×4×200 ensemble,
+4. Model-free learners (BC, TD3+BC, IQL, CQL) gradient steps/s at the same sizes, beside plain SB3 SAC.
+5. RAMBO adversarial model updates/s (one step of a 256-state rollout + 256 real rows, 7×4×200 ensemble,
    256×2 SAC critics): the public PyTorch reimplementation does about 34 (REFERENCE.md).
-5. Grid evaluation (HalfCheetah, a 256×2 SAC actor, 1 000-step episodes): ``run_grid`` — settings
+6. Grid evaluation (HalfCheetah, a 256×2 SAC actor, 1 000-step episodes): ``run_grid`` — settings
    batched in lockstep, split over ``--workers`` processes — against the one-setting-at-a-time loop a
    script would write (one env, one ``predict`` per step), over the same settings and episodes;
    goal ≥ 3× on 2 cores.
@@ -25,6 +26,7 @@ the ratios, which are measured in the same run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 
@@ -139,6 +141,33 @@ def bench_sac(steps: int, repeats: int) -> tuple[float, float]:
     return offline, baseline
 
 
+def bench_learners(steps: int, repeats: int) -> dict[str, float]:
+    """Gradient steps/s of every model-free learner at SAC's sizes (256×2, batch 256; CQL at 256×2
+    here too, not its 3×256 default, so that the rows compare the update, not the network)."""
+    from stable_baselines3.common.logger import configure
+
+    from dynshift_agents.algorithms import BC, CQL, IQL, TD3BC
+
+    rng = np.random.default_rng(0)
+    data = fake_transitions(100_000, rng)
+    data = dataclasses.replace(data, episode_returns=np.array([0.0, 1000.0]))  # IQL's reward scale
+    rates = {}
+    for cls in (BC, TD3BC, IQL, CQL):
+        agent = cls("DynShift/HalfCheetah-v0", data, cls.config_class(net_arch=(256, 256), batch_size=256), seed=0)
+        agent.learner.set_logger(configure(None, []))
+        rates[cls.name] = timed(lambda: agent.learner.train(gradient_steps=50, batch_size=256), max(1, steps // 50),
+                                repeats) * 50
+    return rates
+
+
+def print_learners(steps: int, repeats: int, baseline: float) -> None:
+    print("model-free learners, gradient steps/s (256×2, batch 256)")
+    print(f"  {'plain SB3 SAC':<14} {baseline:7.1f}")
+    for name, rate in bench_learners(steps, repeats).items():
+        print(f"  {name:<14} {rate:7.1f}   ({rate / baseline:.2f}× plain SB3 SAC)")
+    print()
+
+
 def bench_adversary(steps: int, repeats: int, precision: str = "fp32") -> float:
     from dynshift_agents.algorithms import RAMBO, RAMBOConfig
 
@@ -198,8 +227,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="fewer, shorter windows")
     parser.add_argument("--workers", type=int, default=2, help="grid evaluation processes")
-    parser.add_argument("--sections", nargs="+", default=["world-model", "rest"], choices=["world-model", "rambo", "rest"],
-                        help="world-model, rambo, rest (rollouts, SAC, RAMBO, grid); default world-model rest")
+    parser.add_argument("--sections", nargs="+", default=["world-model", "rest"],
+                        choices=["world-model", "rambo", "learners", "rest"],
+                        help="world-model, rambo, learners (model-free beside SB3 SAC), rest (rollouts, SAC, learners, "
+                             "RAMBO, grid); default world-model rest")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -216,6 +247,8 @@ def main() -> None:
         print(f"  ratio batched / loop      {batched / loop:8.2f}×   (goal ≥ 1.5×); bf16 / loop {bf16 / loop:.2f}×")
         print(f"  precision=auto here: {resolve('auto')}\n")
     if "rest" not in args.sections:
+        if "learners" in args.sections:
+            print_learners(steps, repeats, bench_sac(steps, repeats)[1])
         if "rambo" in args.sections:
             bench_rambo(steps, repeats)
         return
@@ -232,6 +265,8 @@ def main() -> None:
     print(f"  offline agent (MixedReplayBuffer)  {offline:7.1f}")
     print(f"  plain SB3 SAC (ReplayBuffer)       {baseline:7.1f}")
     print(f"  ratio                              {offline / baseline:7.2f}×\n")
+
+    print_learners(steps, repeats, baseline)
 
     bench_rambo(steps, repeats)
 

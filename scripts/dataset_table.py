@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from dynshift_agents.behaviour import ROBOTS
+from dynshift_envs import ROBOTS
 from dynshift_agents.data import KINDS, collect, d4rl_score, normalised_score
 
 

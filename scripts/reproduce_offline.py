@@ -22,6 +22,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+from dynshift_agents.algorithms import MODEL_BASED
 from runner import (DYNSHIFT, add_budget_options, budget_note, ensure_dataset, grid_report, parallel, run, shared_models,
                     train_command)
 
@@ -43,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     for dataset_id in args.datasets:
         ensure_dataset(dataset_id, args.out / "collect.log")
-    models = shared_models(args.datasets, args.algorithms, args)
+    models = shared_models(args.datasets, [a for a in args.algorithms if a in MODEL_BASED], args)
 
     def run_dir(dataset_id: str, algorithm: str, seed: int) -> Path:
         return args.out / dataset_id.replace("/", "__") / algorithm / f"seed{seed}"
@@ -88,7 +89,8 @@ def main() -> None:
                     scores.append(None)
                     continue
                 scores.append(json.loads((out / "eval.json").read_text())["normalised_score"])
-                if algorithm == "mopo" or not mses:
+                has_model = (out / "checkpoint" / "world_model.pt").exists()
+                if has_model and (algorithm == "mopo" or not mses):
                     model = WorldModel.load(out / "checkpoint" / "world_model.pt")
                     holdout = np.array(model.metadata["fit"]["holdout_mse"])
                     mses.append(float(holdout[model.elite_index.numpy()].mean()))

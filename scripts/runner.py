@@ -51,11 +51,11 @@ def shared_world_model(dataset_id: str, algorithm: str, seed: int, settings: lis
     (``--set`` pairs): ``dynshift train world-model`` fits it once and caches it under ``$DYNSHIFT_HOME``."""
     import dataclasses
 
-    from dynshift_agents.algorithms import ALGORITHMS
+    from dynshift_agents.algorithms import algorithm_class
     from dynshift_agents.cli import parse_overrides
     from dynshift_agents.experiment import world_model_path
 
-    config = dataclasses.replace(ALGORITHMS[algorithm].world_model_config(), **parse_overrides(list(settings)))
+    config = dataclasses.replace(algorithm_class(algorithm).world_model_config(), **parse_overrides(list(settings)))
     return world_model_path(dataset_id, config, seed)
 
 
@@ -63,6 +63,8 @@ def add_budget_options(parser) -> None:
     """Options both reproduction scripts share: CPU-scale config overrides and a shared world model."""
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for every training run (as in dynshift train --set)")
+    parser.add_argument("--eval-every", type=int, default=0,
+                        help="training runs evaluate 10 episodes every N gradient steps into their logs (learning curves)")
     parser.add_argument("--world-model-seed", type=int,
                         help="fit one world model per dataset with this seed and share it across the runs' seeds "
                              "(default: each run fits its own with the run's seed, as the papers do)")
@@ -76,6 +78,8 @@ def train_command(algorithm: list[str], dataset_id: str, seed: int, out: Path, a
                "--gradient-steps", str(args.gradient_steps), "--no-progress", "--threads", "1"]
     for pair in args.set:
         command += ["--set", pair]
+    if getattr(args, "eval_every", 0):
+        command += ["--eval-every", str(args.eval_every)]
     if world_model is not None:
         command += ["--world-model", str(world_model)]
     return command
@@ -131,22 +135,13 @@ def grid_report(args, dataset_id: str, grid_name: str, checkpoints: dict[str, st
     records = run_grid(checkpoints, env_id, list(grid.settings), args.episodes, records_file, workers=args.jobs)
     pooled = [r | {"policy": r["policy"].split("/")[0]} for r in records]
     algorithms = list(dict.fromkeys(r["policy"] for r in pooled))
-    results = args.results / dataset_id.replace("/", "__") / grid_name
-    results.mkdir(parents=True, exist_ok=True)
-    reports.write_csv(records, results / "records.csv")
-    table = reports.markdown_table(pooled, compare)
-    for pair in baselines:
-        if set(pair) <= set(algorithms):
-            table += "\n\n" + reports.seed_comparison(records, pair)
-    significance = f"; * marks p < 0.05 (Welch) between {compare[0]} and {compare[1]}" if compare else ""
-    (results / "table.md").write_text(
+    comparisons = "".join("\n" + reports.seed_comparison(records, pair) + "\n" for pair in baselines
+                          if set(pair) <= set(algorithms))
+    robot, kind = dataset_id.split("/")[1:3]
+    table, _ = reports.write_grid_report(
+        records, args.results / dataset_id.replace("/", "__") / grid_name,
         f"{grid.description}; agents trained on {dataset_id} for {args.gradient_steps:,} gradient steps"
         f"{budget_note(args)}; seeds {args.seeds} pooled; {args.episodes} episodes per setting and seed; "
-        f"mean ± std of the return{significance}.\n\n{table}\n")
-    if grid_name == "mass-damping":
-        means = [r["mean"] for r in reports.summarise(pooled)]
-        robot, kind = dataset_id.split("/")[1:3]
-        for algorithm in algorithms:
-            reports.heatmap(pooled, algorithm, results / f"heatmap-{algorithm}.png", vmin=min(means), vmax=max(means),
-                            title=f"{algorithm} on {robot} {kind}")
+        f"mean ± std of the return", compare, table_records=pooled, appendix=comparisons,
+        title=lambda algorithm: f"{algorithm} on {robot} {kind}")
     return table

@@ -32,7 +32,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from dynshift_agents.behaviour import ROBOTS, UniformPolicy, build_policy
+from dynshift_agents.behaviour import UniformPolicy, build_policy
+from dynshift_envs import ROBOTS
 from dynshift_agents.evaluation import episode_returns
 
 POLICIES = Path(__file__).resolve().parents[1] / "dynshift_agents" / "policies"
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    env_id = ROBOTS[args.robot]
+    env_id = ROBOTS[args.robot].env_id
     run = args.runs / args.robot
     rows = [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader((run / "progress.csv").open())]
     rows = [r for r in rows if (run / "snapshots" / f"step_{int(r['steps']):07d}.pt").exists()]

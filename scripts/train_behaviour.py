@@ -37,7 +37,7 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
 import dynshift_envs  # noqa: F401  (registers the ids)
-from dynshift_agents.behaviour import ROBOTS
+from dynshift_envs import ROBOTS
 from dynshift_agents.evaluation import episode_returns
 
 CHECKPOINT = "checkpoint.zip"
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--checkpoint-every must be a multiple of --snapshot-every")
 
     torch.set_num_threads(args.threads)
-    env_id = ROBOTS[args.robot]
+    env_id = ROBOTS[args.robot].env_id
     run_dir = args.out / args.robot
     run_dir.mkdir(parents=True, exist_ok=True)
     env = gym.make(env_id)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from dynshift_agents.behaviour import ROBOTS, UniformPolicy, index, load_policy, policy_info, references
+from dynshift_agents.behaviour import UniformPolicy, index, load_policy, policy_info, references
+from dynshift_envs import ROBOTS
 from dynshift_agents.evaluation import episode_returns
 
 
@@ -74,7 +75,7 @@ def test_one_episode_of_each_stated_policy_is_in_its_band(robot):
     """One seeded episode of medium and expert lands within the stated mean ± 3 std (+5 %)."""
     for name in ("medium", "expert"):
         info = policy_info(robot, name)
-        returns = episode_returns(load_policy(robot, name), ROBOTS[robot], episodes=1, seed=0)
+        returns = episode_returns(load_policy(robot, name), ROBOTS[robot].env_id, episodes=1, seed=0)
         band = 3 * info.return_std + 0.05 * abs(info.return_mean)
         assert abs(returns[0] - info.return_mean) <= band, (name, returns, info)
 
@@ -84,6 +85,6 @@ def test_the_stated_returns_reproduce(robot):
     """The table's figures: 10 deterministic episodes with seeds 0..9 (``scripts/ship_behaviour.py``)."""
     for name in ("medium", "expert"):
         info = policy_info(robot, name)
-        returns = episode_returns(load_policy(robot, name), ROBOTS[robot], episodes=10, seed=0)
+        returns = episode_returns(load_policy(robot, name), ROBOTS[robot].env_id, episodes=10, seed=0)
         assert returns.mean() == pytest.approx(info.return_mean, rel=0.02, abs=2.0)
         assert returns.std() == pytest.approx(info.return_std, rel=0.2, abs=5.0)

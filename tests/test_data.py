@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from dynshift_agents import cli
-from dynshift_agents.behaviour import ROBOTS, index, references
+from dynshift_agents.behaviour import index, references
+from dynshift_envs import ROBOTS
 from dynshift_agents.data import (
     DatasetNotFoundError,
     collect,
@@ -43,7 +44,7 @@ def test_random_dataset_replays_exactly_in_the_recovered_env(robot):
     assert dataset.spec.dataset_id == f"dynshift/{robot}/random-v0"
     assert minari.load_dataset(dataset.spec.dataset_id).total_steps == 1200  # Minari's own loader
     env = dataset.recover_environment()
-    assert env.spec.id == ROBOTS[robot]
+    assert env.spec.id == ROBOTS[robot].env_id
     metadata = dataset.storage.get_episode_metadata(range(dataset.total_episodes))
     for episode, meta in zip(episodes_of(dataset), metadata):
         obs, _ = env.reset(seed=int(meta["seed"]))
@@ -94,7 +95,7 @@ def test_shifted_dataset_records_and_recovers_its_dynamics(robot, kwargs, name):
     dataset = collect(robot, "random", size=600, env_kwargs=kwargs, progress=False)
     assert dataset.spec.dataset_id == f"dynshift/{robot}/{name}"
     recovered = dataset.recover_environment().unwrapped
-    reference = gym.make(ROBOTS[robot], **kwargs).unwrapped
+    reference = gym.make(ROBOTS[robot].env_id, **kwargs).unwrapped
     for field in ("body_mass", "body_inertia", "dof_damping", "actuator_gear", "geom_size", "body_pos"):
         np.testing.assert_array_equal(getattr(recovered.model, field), getattr(reference.model, field))
     record = json.loads(dataset.storage.metadata["dynshift"])

@@ -83,16 +83,17 @@ class CQLLearner(SAC):
         return [*state_dicts, "alpha_prime_optimizer"], [*variables, "log_alpha_prime"]
 
     def _sampled_q(self, obs: torch.Tensor, next_obs: torch.Tensor) -> tuple[list[torch.Tensor], ...]:
-        """Each critic's Q at s of N uniform, N π(·|s) and N π(·|s') actions (``[batch, N]`` each),
-        and the two policies' log-densities."""
+        """Q at s of N uniform, N π(·|s) and N π(·|s') actions (one ``[batch, N]`` per critic for each
+        proposal), and the two policies' log-densities ``[batch, N]``."""
         batch, n = obs.shape[0], self.n_actions
         obs_rep = obs.repeat_interleave(n, dim=0)
         with torch.no_grad():
             random = torch.empty(batch * n, self.action_space.shape[0], device=self.device).uniform_(-1, 1)
             current, log_pi_current = self.actor.action_log_prob(obs_rep)
             following, log_pi_next = self.actor.action_log_prob(next_obs.repeat_interleave(n, dim=0))
-        per_critic = [[q.view(batch, n) for q in self.critic(obs_rep, a)] for a in (random, current, following)]
-        return (*zip(*per_critic), log_pi_current.view(batch, n), log_pi_next.view(batch, n))
+        q_random, q_current, q_next = ([q.view(batch, n) for q in self.critic(obs_rep, a)]
+                                       for a in (random, current, following))
+        return q_random, q_current, q_next, log_pi_current.view(batch, n), log_pi_next.view(batch, n)
 
     def train(self, gradient_steps: int, batch_size: int = 256) -> None:
         self.policy.set_training_mode(True)

@@ -137,7 +137,7 @@ class SB3Agent(Agent):
     @torch.no_grad()
     def q_mean(self) -> float:
         samples = self.replay_buffer.sample(self.config.batch_size)
-        actions = self.learner.policy.actor(samples.observations, deterministic=True)
+        actions = self.learner.policy._predict(samples.observations, deterministic=True)  # SAC's and TD3's
         return float(self.q_values(samples.observations, actions).mean())
 
     def act(self, policy_obs: np.ndarray, deterministic: bool) -> np.ndarray:

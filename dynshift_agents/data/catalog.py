@@ -19,7 +19,7 @@ from typing import Any
 
 import minari
 
-from dynshift_agents.behaviour import ROBOTS
+from dynshift_envs import ROBOTS
 
 KINDS = ("random", "medium", "mixed", "medium-expert", "expert")
 """Dataset kinds, D4RL's recipe (``mixed`` is D4RL's *medium-replay*)."""

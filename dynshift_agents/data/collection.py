@@ -47,9 +47,10 @@ from minari.data_collector.episode_buffer import EpisodeBuffer
 from tqdm.auto import tqdm
 
 import dynshift_envs  # noqa: F401  (registers the ids)
-from dynshift_agents.behaviour import ROBOTS, UniformPolicy, index, load_policy, policy_info, references, robot_of
+from dynshift_agents.behaviour import UniformPolicy, index, load_policy, policy_info, references
 from dynshift_agents.data.catalog import KINDS, check_kind, dataset_id_for, datasets_root
 from dynshift_agents.episodes import Episode, run_episodes
+from dynshift_envs import get_robot
 
 DEFAULT_SIZES = {"random": 100_000, "medium": 100_000, "expert": 100_000, "medium-expert": 200_000, "mixed": None}
 """Default transitions per kind, sized for a 2-core CPU (a minute or two each). ``None``: the SAC
@@ -221,8 +222,7 @@ def collect(env: str, kind: str, size: int | None = None, seed: int = 0, dataset
         ``schedule``, ...): collect on that shifted robot. The behaviour policies are the nominal ones.
     :param overwrite: replace an existing dataset of that id instead of returning it.
     """
-    robot = robot_of(env)
-    env_id = ROBOTS[robot]
+    robot, env_id = get_robot(env).name, get_robot(env).env_id
     env_kwargs = dict(env_kwargs or {})
     if env_kwargs.get("context_in_obs"):
         raise ValueError("context_in_obs is not for datasets: the behaviour policies see plain observations, "

@@ -9,15 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from dynshift_agents.behaviour import robot_of
+from dynshift_envs import ROBOTS, get_robot
 
-D4RL_REFERENCES = {
-    "halfcheetah": {"random": -280.178953, "expert": 12135.0},
-    "hopper": {"random": -20.272305, "expert": 3234.3},
-    "walker2d": {"random": 1.629008, "expert": 4592.3},
-    "ant": {"random": -325.6, "expert": 3879.7},
-}
-"""D4RL's reference returns (``d4rl/infos.py``), per robot."""
+D4RL_REFERENCES = {r.name: {"random": r.d4rl_random, "expert": r.d4rl_expert} for r in ROBOTS.values()}
+"""D4RL's reference returns (``d4rl/infos.py``), per robot (from the robot table)."""
 
 
 def normalised_score(returns, random: float, expert: float) -> np.ndarray | float:
@@ -30,7 +25,7 @@ def normalised_score(returns, random: float, expert: float) -> np.ndarray | floa
 
 def d4rl_score(env: str, returns) -> np.ndarray | float:
     """Normalised score with D4RL's constants for ``env`` (a robot name or DynShift env id)."""
-    reference = D4RL_REFERENCES[robot_of(env)]
+    reference = D4RL_REFERENCES[get_robot(env).name]
     return normalised_score(returns, reference["random"], reference["expert"])
 
 

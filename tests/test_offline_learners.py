@@ -1,0 +1,216 @@
+"""The model-free learners on the SB3 layer (BC, CQL, IQL, TD3+BC): defining terms on hand-made inputs,
+tiny training runs, safe checkpoints, and the command line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import dynshift_envs.base
+from dynshift_agents import cli
+from dynshift_agents.algorithms import (ALGORITHMS, BC, CQL, IQL, TD3BC, BCConfig, CQLConfig, IQLConfig, TD3BCConfig,
+                                        UnsafeCheckpointError, describe, load)
+from dynshift_agents.algorithms.cql import conservative_term
+from dynshift_agents.algorithms.iql import advantage_weights, expectile_loss, reward_scale
+from dynshift_agents.algorithms.td3bc import td3bc_actor_loss
+from dynshift_agents.data import Transitions, collect, load_transitions
+
+ENV = "DynShift/HalfCheetah-v0"
+TINY = dict(net_arch=(16, 16), batch_size=32)
+LEARNERS = {"bc": (BC, BCConfig, {}), "cql": (CQL, CQLConfig, {"n_actions": 3}), "iql": (IQL, IQLConfig, {}),
+            "td3bc": (TD3BC, TD3BCConfig, {})}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        root = tmp_path_factory.mktemp("store")
+        patch.setenv("MINARI_DATASETS_PATH", str(root / "datasets"))
+        patch.setenv("DYNSHIFT_HOME", str(root / "home"))
+        yield root
+
+
+@pytest.fixture(scope="module")
+def tiny(store):
+    """A 3 000-step HalfCheetah *medium* dataset (three episodes: IQL's reward scale needs two)."""
+    torch.set_num_threads(1)
+    dataset_id = collect("halfcheetah", "medium", size=3000, seed=0, progress=False).spec.dataset_id
+    return dataset_id, load_transitions(dataset_id)
+
+
+def make(name: str, data, seed: int = 0, **overrides):
+    cls, config, extra = LEARNERS[name]
+    return cls(ENV, data, config(**TINY | extra | overrides), seed=seed)
+
+
+# -- defining terms ----------------------------------------------------------------------------------
+
+
+def test_cql_conservative_term_is_the_importance_sampled_log_sum_exp():
+    q_data = torch.tensor([[0.5], [1.0]])
+    q_random, q_current, q_next = torch.tensor([[1.0], [0.0]]), torch.tensor([[2.0], [1.0]]), torch.tensor([[3.0], [2.0]])
+    log_pi_current, log_pi_next = torch.tensor([[0.5], [0.0]]), torch.tensor([[1.0], [-1.0]])
+    term = conservative_term(q_data, q_random, q_current, log_pi_current, q_next, log_pi_next, action_dim=2)
+    uniform = 2 * math.log(0.5)  # log density of U([-1, 1]^2)
+    rows = [[1.0 - uniform, 2.0 - 0.5, 3.0 - 1.0], [0.0 - uniform, 1.0 - 0.0, 2.0 + 1.0]]
+    expected = np.mean([np.log(np.exp(r).sum()) for r in rows]) - 0.75
+    assert float(term) == pytest.approx(expected, rel=1e-6)
+    # Q raised on the data alone lowers the term one for one
+    assert float(conservative_term(q_data + 1, q_random, q_current, log_pi_current, q_next, log_pi_next, 2)) == \
+        pytest.approx(expected - 1, rel=1e-6)
+
+
+@pytest.mark.parametrize("gap, direction", [(1e3, -1), (-1e3, 1)])
+def test_cql_lagrange_multiplier_moves_against_the_gap(tiny, gap, direction):
+    """α' grows while the weighted term exceeds the gap τ and shrinks while it is below."""
+    _, data = tiny
+    agent = make("cql", data, lagrange_gap=gap, lagrange_learning_rate=1e-2)
+    agent.learn(20, progress_bar=False)
+    assert direction * float(agent.learner.log_alpha_prime.detach()) > 0.1
+
+
+def test_iql_expectile_loss_and_clipped_weights():
+    diff = torch.tensor([1.0, -1.0, 2.0])
+    assert float(expectile_loss(diff, 0.7)) == pytest.approx((0.7 * 1 + 0.3 * 1 + 0.7 * 4) / 3)
+    assert float(expectile_loss(diff, 0.5)) == pytest.approx(float(0.5 * diff.pow(2).mean()))
+    weights = advantage_weights(torch.tensor([0.0, -1.0, 10.0]), beta=3.0, max_weight=100.0)
+    assert weights.tolist() == pytest.approx([1.0, math.exp(-3.0), 100.0])
+
+
+def test_iql_reward_scale_is_1000_over_the_return_range(tiny):
+    _, data = tiny
+    scale = reward_scale(data)
+    assert scale == pytest.approx(1000 / (data.episode_returns.max() - data.episode_returns.min()))
+    agent = make("iql", data)
+    np.testing.assert_allclose(agent.replay_buffer.real["rewards"][:, 0], data.rewards * scale, rtol=1e-6)
+    single = Transitions(data.obs, data.actions, data.rewards, data.next_obs, data.terminals, data.timeouts,
+                         episode_returns=np.array([1.0]))
+    with pytest.raises(ValueError, match="scale_rewards=False"):
+        reward_scale(single)
+
+
+def test_td3bc_lambda_makes_the_q_term_scale_free():
+    rng = np.random.default_rng(0)
+    q = torch.as_tensor(rng.normal(5, 2, size=(64, 1)), dtype=torch.float32)
+    pi, actions = torch.zeros(64, 2), torch.full((64, 2), 0.5)
+    loss, lam = td3bc_actor_loss(q, pi, actions, alpha=2.5)
+    assert float(lam) == pytest.approx(2.5 / float(q.abs().mean()))
+    assert float(loss) == pytest.approx(-2.5 * float(q.mean() / q.abs().mean()) + 0.25, rel=1e-5)
+    scaled, _ = td3bc_actor_loss(100 * q, pi, actions, alpha=2.5)
+    assert float(scaled) == pytest.approx(float(loss), rel=1e-5)  # returns ×100: the same trade-off
+
+
+def test_td3bc_and_bc_standardise_states(tiny):
+    _, data = tiny
+    for name in ("td3bc", "bc"):
+        agent = make(name, data)
+        stored = agent.replay_buffer.real["observations"]
+        np.testing.assert_allclose(stored.mean(0), 0, atol=1e-3)
+        np.testing.assert_allclose(stored.std(0)[data.obs.std(0) > 1e-3], 1, atol=1e-3)
+        raw = data.obs[:8].astype(np.float64)
+        direct = agent.learner.predict(((raw - agent.encoder.mean) / agent.encoder.std).astype(np.float32),
+                                       deterministic=True)[0]
+        np.testing.assert_array_equal(agent.predict(raw)[0], direct)
+
+
+# -- training, checkpoints ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(LEARNERS))
+def test_trains_without_a_real_env_saves_loads_and_predicts_identically(tiny, tmp_path, monkeypatch, name):
+    _, data = tiny
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a real env was stepped or reset during offline training")
+
+    agent = make(name, data)
+    with monkeypatch.context() as patch:
+        patch.setattr(dynshift_envs.base.DynShiftEnv, "step", forbidden)
+        patch.setattr(dynshift_envs.base.DynShiftEnv, "reset_model", forbidden)
+        agent.learn(300, progress_bar=False, checkpoint_dir=tmp_path / "ckpt", log_dir=tmp_path / "log",
+                    log_formats=("csv",))
+    assert agent.gradient_steps == 300 and agent.learner._n_updates == 300
+    loaded = load(tmp_path / "ckpt")
+    assert type(loaded) is type(agent) and loaded.config == agent.config and loaded.gradient_steps == 300
+    obs = data.obs[:16]
+    np.testing.assert_array_equal(agent.predict(obs)[0], loaded.predict(obs)[0])
+    saved, restored = agent.learner.get_parameters(), loaded.learner.get_parameters()
+    assert saved.keys() == restored.keys()  # policy, optimisers (and IQL's value net): resuming continues the run
+    for k, v in saved["policy"].items():
+        assert torch.equal(v, restored["policy"][k]), k
+    rows = list(csv.DictReader((tmp_path / "log" / "progress.csv").open()))
+    assert len(rows) == 1 and any(k.endswith("_loss") and float(v) == float(v) for k, v in rows[0].items() if v)
+    loaded.attach_dataset(data)
+    loaded.learn(400, progress_bar=False)
+    assert loaded.gradient_steps == 400 and loaded.learner._n_updates == 400
+
+
+@pytest.mark.parametrize("name", sorted(LEARNERS))
+def test_same_seed_same_first_losses(tiny, name):
+    _, data = tiny
+
+    def losses(seed):
+        agent = make(name, data, seed=seed)
+        agent.learner.set_logger(agent.logger)
+        agent.learner.train(gradient_steps=20, batch_size=32)
+        return {k: v for k, v in agent.logger.name_to_value.items() if k.endswith("_loss")}
+
+    a, b, c = losses(0), losses(0), losses(1)
+    assert a and a == b and a != c
+
+
+class _WritesAFile:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_checkpoint_carrying_a_pickle_payload_is_refused_and_never_runs(tiny, tmp_path):
+    _, data = tiny
+    make("bc", data).save(tmp_path / "ckpt")
+    marker = tmp_path / "pwned"
+    with open(tmp_path / "ckpt" / "tensors.pt", "wb") as f:
+        pickle.dump({"agent": _WritesAFile(str(marker))}, f, protocol=2)
+    with pytest.raises(UnsafeCheckpointError, match="not loaded"):
+        load(tmp_path / "ckpt")
+    assert not marker.exists()
+    (tmp_path / "ckpt" / "tensors.pt").unlink()  # the format before safe checkpoints: SB3's zip
+    (tmp_path / "ckpt" / "learner.zip").write_bytes(b"PK")
+    with pytest.raises(UnsafeCheckpointError, match="convert"):
+        describe(tmp_path / "ckpt")
+
+
+def test_world_model_pt_in_a_checkpoint_is_read_safely(tmp_path):
+    from dynshift_agents.world_model import WorldModel
+
+    marker = tmp_path / "pwned"
+    with open(tmp_path / "world_model.pt", "wb") as f:
+        pickle.dump({"config": _WritesAFile(str(marker))}, f, protocol=2)
+    with pytest.raises(pickle.UnpicklingError):
+        WorldModel.load(tmp_path / "world_model.pt")
+    assert not marker.exists()
+
+
+# -- command line ------------------------------------------------------------------------------------
+
+
+def test_model_free_learners_from_the_command_line_fit_no_world_model(tiny, store, tmp_path, capsys):
+    dataset_id, _ = tiny
+    for name in ("bc", "td3bc"):
+        out = tmp_path / name
+        cli.main(["train", name, "--dataset", dataset_id, "--out", str(out), "--no-progress", "--gradient-steps", "200",
+                  "--set", "net_arch=[16,16]", "--set", "batch_size=32"])
+        assert describe(out)["algorithm"] == name
+        capsys.readouterr()
+        cli.main(["evaluate", str(out), "--env", ENV, "--episodes", "1", "--json"])  # a run directory is accepted
+        assert json.loads(capsys.readouterr().out)["episodes"] == 1
+    assert not (store / "home" / "world_models").exists()
+    assert {"bc", "cql", "iql", "td3bc"} <= set(ALGORITHMS)
