@@ -262,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a world model file (default: the dataset's cached one, fitted on first use)")
     train.add_argument("--for", dest="model_for", choices=MODEL_BASED, default="mopo",
                        help="world-model: the settings this algorithm uses (default mopo; rambo differs)")
-    train.add_argument("--learner", choices=["sac", "tqc"], help="policy learner (default sac)")
+    train.add_argument("--learner", choices=["sac", "sac-sb3", "tqc"],
+                       help="model-based agents' policy learner (default sac, the fused update; sac-sb3: SB3's own)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config field, e.g. --set penalty_coef=0.5 (JSON values)")
     train.add_argument("--eval-every", type=int, default=0,

@@ -9,8 +9,9 @@
    reimplementation's figure in REFERENCE.md).
 2. Model rollout transitions/s: 50 000 start states × 5 steps with the MOPO penalty and a 256×2 SAC
    actor, in chunks of 4 096 start states against one 50 000-row batch.
-3. SAC gradient steps/s (256×2, batch 256): the offline agent's learner on a ``MixedReplayBuffer``
-   against plain SB3 ``SAC`` on an ordinary ``ReplayBuffer`` of the same size.
+3. SAC gradient steps/s (256×2, batch 256): the model-based agents' fused SAC update and SB3's own
+   ``SAC.train()``, both on a ``MixedReplayBuffer``, against plain SB3 ``SAC`` on an ordinary
+   ``ReplayBuffer`` of the same size (goal ≥ 2.5×).
 4. Model-free learners (BC, TD3+BC, IQL, CQL) gradient steps/s at the same sizes, beside plain SB3 SAC.
 5. RAMBO adversarial model updates/s (one step of a 256-state rollout + 256 real rows, 7×4×200 ensemble,
    256×2 SAC critics): the public PyTorch reimplementation does about 34 (REFERENCE.md).
@@ -121,13 +122,18 @@ def bench_rollout(repeats: int, start_states: int) -> dict[str, float]:
     return rates
 
 
-def bench_sac(steps: int, repeats: int) -> tuple[float, float]:
+def bench_sac(steps: int, repeats: int) -> tuple[float, float, float]:
+    """Gradient steps/s of the model-based agents' fused SAC and of SB3's own ``SAC.train()``, both on
+    a MixedReplayBuffer, and of plain SB3 SAC on its ordinary ReplayBuffer."""
     rng = np.random.default_rng(0)
     data = fake_transitions(100_000, rng)
-    agent = MOPO("DynShift/HalfCheetah-v0", WorldModel(OBS, ACT), data, MOPOConfig(), seed=0)
-    # fill the model part so batches really mix (5 % real)
-    agent.replay_buffer.add_model(data.obs, data.next_obs, data.actions, data.rewards, data.terminals)
-    agent.learner.set_logger(__import__("stable_baselines3.common.logger", fromlist=["configure"]).configure(None, []))
+    agents = []
+    for learner in ("sac", "sac-sb3"):
+        agent = MOPO("DynShift/HalfCheetah-v0", WorldModel(OBS, ACT), data, MOPOConfig(learner=learner), seed=0)
+        # fill the model part so batches really mix (5 % real)
+        agent.replay_buffer.add_model(data.obs, data.next_obs, data.actions, data.rewards, data.terminals)
+        agent.learner.set_logger(__import__("stable_baselines3.common.logger", fromlist=["configure"]).configure(None, []))
+        agents.append(agent)
 
     env = gym.make("DynShift/HalfCheetah-v0")
     plain = SAC("MlpPolicy", env, buffer_size=100_000, learning_starts=0, batch_size=256,
@@ -135,10 +141,20 @@ def bench_sac(steps: int, repeats: int) -> tuple[float, float]:
     for i in range(100_000):
         plain.replay_buffer.add(data.obs[i:i + 1], data.next_obs[i:i + 1], data.actions[i:i + 1], data.rewards[i:i + 1],
                                 data.terminals[i:i + 1], [{}])
-    plain.set_logger(agent.learner.logger)
-    offline = timed(lambda: agent.learner.train(gradient_steps=50, batch_size=256), max(1, steps // 50), repeats) * 50
+    plain.set_logger(agents[0].learner.logger)
+    fused, unfused = (timed(lambda a=a: a.learner.train(gradient_steps=50, batch_size=256), max(1, steps // 50),
+                            repeats) * 50 for a in agents)
     baseline = timed(lambda: plain.train(gradient_steps=50, batch_size=256), max(1, steps // 50), repeats) * 50
-    return offline, baseline
+    return fused, unfused, baseline
+
+
+def print_sac(steps: int, repeats: int) -> float:
+    fused, unfused, baseline = bench_sac(steps, repeats)
+    print("SAC gradient steps/s (256×2, batch 256)")
+    print(f"  fused update, MixedReplayBuffer       {fused:7.1f}   ({fused / baseline:.2f}× plain SB3; goal ≥ 2.5×)")
+    print(f"  SB3's SAC.train(), MixedReplayBuffer  {unfused:7.1f}   ({unfused / baseline:.2f}×)")
+    print(f"  plain SB3 SAC (ReplayBuffer)          {baseline:7.1f}\n")
+    return baseline
 
 
 def bench_learners(steps: int, repeats: int) -> dict[str, float]:
@@ -228,9 +244,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer, shorter windows")
     parser.add_argument("--workers", type=int, default=2, help="grid evaluation processes")
     parser.add_argument("--sections", nargs="+", default=["world-model", "rest"],
-                        choices=["world-model", "rambo", "learners", "rest"],
-                        help="world-model, rambo, learners (model-free beside SB3 SAC), rest (rollouts, SAC, learners, "
-                             "RAMBO, grid); default world-model rest")
+                        choices=["world-model", "sac", "rambo", "learners", "rest"],
+                        help="world-model, sac (fused against SB3), rambo, learners (model-free beside SB3 SAC), rest "
+                             "(rollouts, SAC, learners, RAMBO, grid); default world-model rest")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -247,8 +263,10 @@ def main() -> None:
         print(f"  ratio batched / loop      {batched / loop:8.2f}×   (goal ≥ 1.5×); bf16 / loop {bf16 / loop:.2f}×")
         print(f"  precision=auto here: {resolve('auto')}\n")
     if "rest" not in args.sections:
+        if "sac" in args.sections or "learners" in args.sections:
+            baseline = print_sac(steps, repeats)
         if "learners" in args.sections:
-            print_learners(steps, repeats, bench_sac(steps, repeats)[1])
+            print_learners(steps, repeats, baseline)
         if "rambo" in args.sections:
             bench_rambo(steps, repeats)
         return
@@ -260,11 +278,7 @@ def main() -> None:
     print(f"  one batch          {rates[start_states]:10.0f}")
     print(f"  ratio              {rates[4096] / rates[start_states]:10.2f}×\n")
 
-    offline, baseline = bench_sac(steps, repeats)
-    print("SAC gradient steps/s (256×2, batch 256)")
-    print(f"  offline agent (MixedReplayBuffer)  {offline:7.1f}")
-    print(f"  plain SB3 SAC (ReplayBuffer)       {baseline:7.1f}")
-    print(f"  ratio                              {offline / baseline:7.2f}×\n")
+    baseline = print_sac(steps, repeats)
 
     print_learners(steps, repeats, baseline)
 

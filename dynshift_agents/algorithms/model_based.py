@@ -24,14 +24,16 @@ from sb3_contrib import TQC
 from stable_baselines3 import SAC
 
 from dynshift_agents.algorithms.agent import AgentConfig
+from dynshift_agents.algorithms.fused_sac import FusedSAC
 from dynshift_agents.algorithms.sb3 import SB3Agent, SB3Config
 from dynshift_agents.data.transitions import Transitions
 from dynshift_agents.rollout import ModelEnv, ModelStep, rollout
 from dynshift_agents.termination import termination_fn
 from dynshift_agents.world_model import WorldModel, WorldModelConfig
 
-LEARNERS = {"sac": SAC, "tqc": TQC}
-"""Policy learners a model-based agent can train: SB3's SAC and sb3-contrib's TQC."""
+LEARNERS = {"sac": FusedSAC, "sac-sb3": SAC, "tqc": TQC}
+"""Policy learners a model-based agent can train: SAC with the fused update (the default), SB3's own
+SAC (the same maths, its own ``train()``), and sb3-contrib's TQC."""
 
 
 @dataclass
@@ -39,7 +41,8 @@ class ModelBasedConfig(SB3Config):
     """Offline model-based training; defaults are MOPO's, except where a CPU-scale value is noted."""
 
     learner: str = "sac"
-    """``"sac"`` (Stable-Baselines3) or ``"tqc"`` (sb3-contrib)."""
+    """``"sac"`` (SB3's SAC with the fused update), ``"sac-sb3"`` (SB3's own ``SAC.train()``) or
+    ``"tqc"`` (sb3-contrib)."""
     rollout_freq: int = 1000
     """Gradient steps between rollouts."""
     rollout_batch_size: int = 50_000
