@@ -214,6 +214,41 @@ def _demo(args: argparse.Namespace) -> None:
     print("\nwrote:\n" + "\n".join(f"  {f}" for f in files))
 
 
+def _reference_line(text: str) -> tuple[str, float]:
+    name, sep, value = text.rpartition("=")
+    try:
+        return name, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--line takes NAME=VALUE with a number, got {text!r}") from None
+
+
+def _plot(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from dynshift_agents import reports
+    from dynshift_agents.algorithms import describe
+    from dynshift_agents.data import d4rl_score, load_dataset
+
+    labels = args.names or [describe(run)["algorithm"] for run in args.runs]
+    if len(labels) != len(args.runs):
+        raise ValueError(f"need one name per run, got {len(labels)} names for {len(args.runs)} runs")
+    runs: dict[str, list[str]] = {}
+    for label, run in zip(labels, args.runs):  # runs with one label (seeds) are pooled
+        runs.setdefault(label, []).append(run)
+    datasets = {describe(run)["dataset_id"] for run in args.runs}
+    lines = dict(args.line or [])
+    if len(datasets) == 1 and args.metric == "eval/d4rl_score":  # the data's own score, for reference
+        dataset_id = datasets.pop()
+        record = json.loads(load_dataset(dataset_id).storage.metadata["dynshift"])
+        lines[f"data ({dataset_id})"] = d4rl_score(dataset_id.split("/")[1], record["episode_returns"]["mean"])
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    curves = reports.learning_curves(runs, out, args.metric, lines, title=args.title)
+    for label, points in curves.items():
+        print(f"{label}: " + ", ".join(f"{int(s)}: {m:.1f} ± {d:.1f}" for s, m, d, _ in points))
+    print(f"wrote {out}")
+
+
 def _checkpoint_name(path: str) -> str:
     """A readable policy name from a checkpoint path: ``runs/mopo/x/seed0/checkpoint`` → ``mopo-seed0``."""
     from pathlib import Path
@@ -314,7 +349,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_shift_options(video)
     video.set_defaults(run=_video)
 
-    demo = commands.add_parser("demo", help="data → world model → MOPO vs AugWM → grid → switch video (~7 min)",
+    plot = commands.add_parser("plot", help="learning curves of training runs (their periodic evaluations)",
+                               description="Draw eval/d4rl_score (logged with dynshift train --eval-every) against "
+                                           "gradient steps; runs with the same name (default: their algorithm) are "
+                                           "seeds, drawn as a mean with a ±1 std band; the dataset's own score is a "
+                                           "dashed line.")
+    plot.add_argument("runs", nargs="+", help="run directories (with progress.csv and checkpoint/)")
+    plot.add_argument("--names", nargs="+", help="a label per run (default: its algorithm)")
+    plot.add_argument("--metric", default="eval/d4rl_score", help="a logged column (default eval/d4rl_score)")
+    plot.add_argument("--line", action="append", metavar="NAME=VALUE", type=_reference_line,
+                      help="a horizontal reference line, e.g. --line BC=42.4 (repeatable)")
+    plot.add_argument("--title")
+    plot.add_argument("--out", default="curves.png")
+    plot.set_defaults(run=_plot)
+
+    demo = commands.add_parser("demo", help="data → world model → MOPO vs AugWM → grid → switch video (~9 min)",
                                description="The whole path on this machine: collect HalfCheetah mixed data, fit the "
                                            "world model, train MOPO and AugWM briefly, evaluate both on a 3x3 mass x "
                                            "damping grid and render the switch test. Re-running reuses what is done.")

@@ -177,3 +177,46 @@ def write_grid_report(records: list[dict[str, Any]], out: str | os.PathLike, cap
             heatmap(shown, policy, written[-1], vmin=min(means), vmax=max(means),
                     title=title(policy) if title else None)
     return table, written
+
+
+def learning_curves(runs: dict[str, list[str | os.PathLike]], path: str | os.PathLike, metric: str = "eval/d4rl_score",
+                    lines: dict[str, float] | None = None, title: str | None = None) -> dict[str, list[tuple]]:
+    """Periodic evaluations of training runs against gradient steps, as a PNG: for each label, its runs
+    (seeds) as a mean with a ±1 std band, read from each run's ``progress.csv`` (``metric`` rows,
+    logged by ``--eval-every``); ``lines`` draws horizontal references (the data's own score, BC's).
+    Returns {label: [(step, mean, std, runs), …]}."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves: dict[str, list[tuple]] = {}
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    for label, directories in runs.items():
+        by_step: dict[float, list[float]] = {}
+        for directory in directories:
+            with (Path(directory) / "progress.csv").open(newline="") as f:
+                for row in csv.DictReader(f):
+                    if row.get(metric):
+                        step = float(row.get("time/gradient_steps") or row["train/n_updates"])
+                        by_step.setdefault(step, []).append(float(row[metric]))
+        if not by_step:
+            raise ValueError(f"no {metric!r} rows in the logs of {label} ({[str(d) for d in directories]}): "
+                             "train with --eval-every")
+        points = [(s, float(np.mean(v)), float(np.std(v)), len(v)) for s, v in sorted(by_step.items())]
+        curves[label] = points
+        steps, means, stds = (np.array([p[i] for p in points]) for i in range(3))
+        ax.plot(steps, means, marker="o", markersize=3, label=f"{label} ({max(p[3] for p in points)} runs)")
+        ax.fill_between(steps, means - stds, means + stds, alpha=0.2)
+    for name, value in (lines or {}).items():
+        ax.axhline(value, linestyle="--", linewidth=1, color="grey")
+        ax.annotate(name, (ax.get_xlim()[0], value), textcoords="offset points", xytext=(4, 3), fontsize=7,
+                    color="grey")
+    ax.set_xlabel("gradient steps")
+    ax.set_ylabel(metric.split("/")[-1].replace("_", " "))
+    ax.set_title(title or metric)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return curves

@@ -206,11 +206,17 @@ def test_model_free_learners_from_the_command_line_fit_no_world_model(tiny, stor
     dataset_id, _ = tiny
     for name in ("bc", "td3bc"):
         out = tmp_path / name
-        cli.main(["train", name, "--dataset", dataset_id, "--out", str(out), "--no-progress", "--gradient-steps", "200",
-                  "--set", "net_arch=[16,16]", "--set", "batch_size=32"])
+        cli.main(["train", name, "--dataset", dataset_id, "--out", str(out), "--no-progress", "--gradient-steps", "2000",
+                  "--set", "net_arch=[16,16]", "--set", "batch_size=32", "--eval-every", "1000", "--eval-episodes", "1"])
         assert describe(out)["algorithm"] == name
         capsys.readouterr()
         cli.main(["evaluate", str(out), "--env", ENV, "--episodes", "1", "--json"])  # a run directory is accepted
         assert json.loads(capsys.readouterr().out)["episodes"] == 1
     assert not (store / "home" / "world_models").exists()
+    capsys.readouterr()
+    cli.main(["plot", str(tmp_path / "bc"), str(tmp_path / "td3bc"), "--out", str(tmp_path / "curves.png"),
+              "--line", "BC=30"])
+    printed = capsys.readouterr().out
+    assert printed.startswith("bc: 1000: ") and "\ntd3bc: 1000: " in printed and " 2000: " in printed
+    assert (tmp_path / "curves.png").stat().st_size > 0
     assert {"bc", "cql", "iql", "td3bc"} <= set(ALGORITHMS)
