@@ -62,6 +62,16 @@ def copy_state(source_model, source_data, target_model, target_data) -> None:
     mujoco.mj_forward(target_model, target_data)
 
 
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A private Minari store and DynShift home for one test module."""
+    with pytest.MonkeyPatch.context() as patch:
+        root = tmp_path_factory.mktemp("store")
+        patch.setenv("MINARI_DATASETS_PATH", str(root / "datasets"))
+        patch.setenv("DYNSHIFT_HOME", str(root / "home"))
+        yield root
+
+
 def tiny_world(tmp_path_factory, size: int, config):
     """``size`` random HalfCheetah transitions collected into a private Minari store, and a world
     model with ``config`` fitted on them: the fixture of the algorithm tests."""

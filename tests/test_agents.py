@@ -26,15 +26,6 @@ TINY_AGENT = dict(rollout_batch_size=200, rollout_freq=50, net_arch=(32, 32), ba
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        root = tmp_path_factory.mktemp("store")
-        patch.setenv("MINARI_DATASETS_PATH", str(root / "datasets"))
-        patch.setenv("DYNSHIFT_HOME", str(root / "home"))
-        yield root
-
-
-@pytest.fixture(scope="module")
 def tiny(store):
     """A 2 000-step HalfCheetah dataset and a world model fitted on it for two epochs."""
     torch.set_num_threads(1)

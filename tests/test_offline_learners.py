@@ -28,15 +28,6 @@ LEARNERS = {"bc": (BC, BCConfig, {}), "cql": (CQL, CQLConfig, {"n_actions": 3}),
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        root = tmp_path_factory.mktemp("store")
-        patch.setenv("MINARI_DATASETS_PATH", str(root / "datasets"))
-        patch.setenv("DYNSHIFT_HOME", str(root / "home"))
-        yield root
-
-
-@pytest.fixture(scope="module")
 def tiny(store):
     """A 3 000-step HalfCheetah *medium* dataset (three episodes: IQL's reward scale needs two)."""
     torch.set_num_threads(1)
@@ -220,3 +211,28 @@ def test_model_free_learners_from_the_command_line_fit_no_world_model(tiny, stor
     assert printed.startswith("bc: 1000: ") and "\ntd3bc: 1000: " in printed and " 2000: " in printed
     assert (tmp_path / "curves.png").stat().st_size > 0
     assert {"bc", "cql", "iql", "td3bc"} <= set(ALGORITHMS)
+
+
+# -- learning (slow) -----------------------------------------------------------------------------------
+
+SLOW_BUDGET = 50_000
+"""Gradient steps of the slow learning tests: the budget of docs/results/model-free (seed 0)."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["iql", "td3bc"])
+@pytest.mark.parametrize("robot", ["halfcheetah", "hopper"])
+def test_learns_at_least_the_datas_own_score_on_medium_data(tmp_path_factory, monkeypatch, robot, name):
+    """IQL and TD3+BC at SLOW_BUDGET steps (seed 0, default sizes) score at least the data itself."""
+    from dynshift_agents import experiment
+    from dynshift_agents.data import d4rl_score
+
+    root = tmp_path_factory.mktemp("learning")
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(root / "datasets"))
+    torch.set_num_threads(1)
+    dataset = collect(robot, "medium", seed=0, progress=False)
+    data_score = d4rl_score(robot, np.mean(load_transitions(dataset.spec.dataset_id).episode_returns))
+    agent = experiment.train(name, dataset.spec.dataset_id, SLOW_BUDGET, seed=0, out=root / "run", progress=False,
+                             log_formats=())
+    score = experiment.evaluate(agent, agent.env_id, episodes=10)["normalised_score"]
+    assert score >= data_score, f"{name} on {robot} medium: {score:.1f} < the data's {data_score:.1f}"

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from stable_baselines3 import SAC
 from stable_baselines3.common.utils import polyak_update
 
+from dynshift_agents.algorithms.fused_sac import entropy_step
 from dynshift_agents.algorithms.sb3 import SB3Agent, SB3Config, record_means
 
 
@@ -104,15 +105,9 @@ class CQLLearner(SAC):
             data = self.replay_buffer.sample(batch_size)
             actions_pi, log_prob = self.actor.action_log_prob(data.observations)
             log_prob = log_prob.reshape(-1, 1)
-            if self.ent_coef_optimizer is not None:
-                ent_coef = torch.exp(self.log_ent_coef.detach())
-                ent_coef_loss = -(self.log_ent_coef * (log_prob + self.target_entropy).detach()).mean()
-                self.ent_coef_optimizer.zero_grad()
-                ent_coef_loss.backward()
-                self.ent_coef_optimizer.step()
+            ent_coef, ent_coef_loss = entropy_step(self, log_prob)
+            if ent_coef_loss is not None:
                 stats["ent_coef_loss"].append(ent_coef_loss.item())
-            else:
-                ent_coef = self.ent_coef_tensor
             stats["ent_coef"].append(ent_coef.item())
 
             with torch.no_grad():

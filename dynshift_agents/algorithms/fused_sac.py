@@ -58,6 +58,19 @@ def fused_adam(optimizer: torch.optim.Optimizer) -> torch.optim.Adam:
     return torch.optim.Adam([p for group in optimizer.param_groups for p in group["params"]], **defaults, fused=True)
 
 
+def entropy_step(learner: SAC, log_prob: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """SAC's entropy coefficient for this step (before its update) and, when it is tuned, one step of
+    its loss −log α·(log π + target entropy) (returned detached; ``None`` for a fixed coefficient)."""
+    if learner.ent_coef_optimizer is None:
+        return learner.ent_coef_tensor, None
+    ent_coef = torch.exp(learner.log_ent_coef.detach())
+    loss = -(learner.log_ent_coef * (log_prob + learner.target_entropy).detach()).mean()
+    learner.ent_coef_optimizer.zero_grad()
+    loss.backward()
+    learner.ent_coef_optimizer.step()
+    return ent_coef, loss.detach()
+
+
 class FusedSAC(SAC):
     """SB3's SAC with a faster ``train()`` at identical maths (see the module docstring)."""
 
@@ -92,15 +105,9 @@ class FusedSAC(SAC):
                 self.actor.reset_noise()
             actions_pi, log_prob = self.actor.action_log_prob(data.observations)
             log_prob = log_prob.reshape(-1, 1)
-            if self.ent_coef_optimizer is not None:
-                ent_coef = torch.exp(self.log_ent_coef.detach())
-                ent_coef_loss = -(self.log_ent_coef * (log_prob + self.target_entropy).detach()).mean()
-                self.ent_coef_optimizer.zero_grad()
-                ent_coef_loss.backward()
-                self.ent_coef_optimizer.step()
-                logs["ent_coef_loss"].append(ent_coef_loss.detach())
-            else:
-                ent_coef = self.ent_coef_tensor
+            ent_coef, ent_coef_loss = entropy_step(self, log_prob)
+            if ent_coef_loss is not None:
+                logs["ent_coef_loss"].append(ent_coef_loss)
             logs["ent_coef"].append(ent_coef.reshape(()))
 
             with torch.no_grad():
