@@ -148,6 +148,22 @@ def bench_sac(steps: int, repeats: int) -> tuple[float, float, float]:
     return fused, unfused, baseline
 
 
+def bench_mopo_loop(blocks: int, start_states: int) -> dict[str, float]:
+    """Seconds per 1 000 gradient steps of the whole MOPO loop (a rollout of ``start_states`` × 5 model
+    steps, then 1 000 SAC steps on the mixture), with the fused SAC update and with SB3's own."""
+    rng = np.random.default_rng(0)
+    data = fake_transitions(100_000, rng)
+    seconds = {}
+    for learner in ("sac", "sac-sb3"):
+        agent = MOPO("DynShift/HalfCheetah-v0", WorldModel(OBS, ACT), data,
+                     MOPOConfig(learner=learner, rollout_batch_size=start_states), seed=0)
+        agent.learn(1000, progress_bar=False, log_formats=())  # warm-up block
+        start = time.perf_counter()
+        agent.learn(1000 * (1 + blocks), progress_bar=False, log_formats=())
+        seconds[learner] = (time.perf_counter() - start) / blocks
+    return seconds
+
+
 def print_sac(steps: int, repeats: int) -> float:
     fused, unfused, baseline = bench_sac(steps, repeats)
     print("SAC gradient steps/s (256×2, batch 256)")
@@ -244,8 +260,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer, shorter windows")
     parser.add_argument("--workers", type=int, default=2, help="grid evaluation processes")
     parser.add_argument("--sections", nargs="+", default=["world-model", "rest"],
-                        choices=["world-model", "sac", "rambo", "learners", "rest"],
-                        help="world-model, sac (fused against SB3), rambo, learners (model-free beside SB3 SAC), rest "
+                        choices=["world-model", "sac", "loop", "rambo", "learners", "rest"],
+                        help="world-model, sac (fused against SB3), loop (the whole MOPO loop), rambo, learners (model-free beside SB3 SAC), rest "
                              "(rollouts, SAC, learners, RAMBO, grid); default world-model rest")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -263,6 +279,13 @@ def main() -> None:
         print(f"  ratio batched / loop      {batched / loop:8.2f}×   (goal ≥ 1.5×); bf16 / loop {bf16 / loop:.2f}×")
         print(f"  precision=auto here: {resolve('auto')}\n")
     if "rest" not in args.sections:
+        if "loop" in args.sections:
+            start_states = 10_000 if args.quick else 50_000
+            seconds = bench_mopo_loop(1 if args.quick else 3, start_states)
+            print(f"whole MOPO loop, seconds per 1 000 gradient steps ({start_states} start states × 5 model steps)")
+            print(f"  fused SAC update     {seconds['sac']:6.1f} s")
+            print(f"  SB3's SAC.train()    {seconds['sac-sb3']:6.1f} s")
+            print(f"  ratio                {seconds['sac-sb3'] / seconds['sac']:6.2f}×   (goal ≥ 3×)\n")
         if "sac" in args.sections or "learners" in args.sections:
             baseline = print_sac(steps, repeats)
         if "learners" in args.sections:

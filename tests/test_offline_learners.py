@@ -14,8 +14,8 @@ import torch
 
 import dynshift_envs.base
 from dynshift_agents import cli
-from dynshift_agents.algorithms import (ALGORITHMS, BC, CQL, IQL, TD3BC, BCConfig, CQLConfig, IQLConfig, TD3BCConfig,
-                                        UnsafeCheckpointError, describe, load)
+from dynshift_agents.algorithms import (ALGORITHMS, BC, CQL, IQL, TD3BC, BCConfig, CQLConfig, DivergenceError, IQLConfig,
+                                        TD3BCConfig, UnsafeCheckpointError, describe, load)
 from dynshift_agents.algorithms.cql import conservative_term
 from dynshift_agents.algorithms.iql import advantage_weights, expectile_loss, reward_scale
 from dynshift_agents.algorithms.td3bc import td3bc_actor_loss
@@ -236,3 +236,15 @@ def test_learns_at_least_the_datas_own_score_on_medium_data(tmp_path_factory, mo
                              log_formats=())
     score = experiment.evaluate(agent, agent.env_id, episodes=10)["normalised_score"]
     assert score >= data_score, f"{name} on {robot} medium: {score:.1f} < the data's {data_score:.1f}"
+
+
+def test_the_divergence_guard_serves_the_model_free_learners(tiny, tmp_path):
+    _, data = tiny
+    broken = Transitions(data.obs, np.full_like(data.actions, np.nan), data.rewards, data.next_obs, data.terminals,
+                         data.timeouts, episode_returns=data.episode_returns)
+    with pytest.raises(DivergenceError, match="no critic"):  # BC has no critic: its loss is what diverges
+        make("bc", broken).learn(2000, progress_bar=False)
+    agent = make("td3bc", data, q_limit=1.0)  # returns far above the limit: Q passes it in the first block
+    with pytest.raises(DivergenceError, match=r"limit 1\)"):
+        agent.learn(50_000, progress_bar=False, checkpoint_dir=tmp_path / "ckpt", checkpoint_every=1000)
+    assert agent.gradient_steps == 1000 and not (tmp_path / "ckpt").exists()  # nothing saved past the guard

@@ -224,7 +224,8 @@ class Agent:
 
     def _divergence_message(self, q_mean: float | None, losses: dict, checkpoint_dir) -> str:
         kept = f"the last good checkpoint in {checkpoint_dir} is kept" if checkpoint_dir else "nothing was saved"
-        return (f"{self.name} diverged at gradient step {self.gradient_steps}: mean Q {q_mean:.3g} "
+        q = "no critic" if q_mean is None else f"{q_mean:.3g}"
+        return (f"{self.name} diverged at gradient step {self.gradient_steps}: mean Q {q} "
                 f"(limit {self.config.q_limit:g}), losses {losses}, non-finite parameters: "
                 f"{not all(torch.isfinite(p).all() for p in self.parameters())}; {kept}")
 
