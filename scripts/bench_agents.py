@@ -12,7 +12,8 @@
 3. SAC gradient steps/s (256×2, batch 256): the model-based agents' fused SAC update and SB3's own
    ``SAC.train()``, both on a ``MixedReplayBuffer``, against plain SB3 ``SAC`` on an ordinary
    ``ReplayBuffer`` of the same size (goal ≥ 2.5×).
-4. Model-free learners (BC, TD3+BC, IQL, CQL) gradient steps/s at the same sizes, beside plain SB3 SAC.
+4. Model-free learners (BC, TD3+BC, IQL, CQL, BCQ, BEAR, BRAC-p, AWR) gradient steps/s at 256×2
+   critics and batch 256 (their other networks at their own defaults), beside plain SB3 SAC.
 5. RAMBO adversarial model updates/s (one step of a 256-state rollout + 256 real rows, 7×4×200 ensemble,
    256×2 SAC critics): the public PyTorch reimplementation does about 34 (REFERENCE.md).
 6. Grid evaluation (HalfCheetah, a 256×2 SAC actor, 1 000-step episodes): ``run_grid`` — settings
@@ -178,14 +179,16 @@ def bench_learners(steps: int, repeats: int) -> dict[str, float]:
     here too, not its 3×256 default, so that the rows compare the update, not the network)."""
     from stable_baselines3.common.logger import configure
 
-    from dynshift_agents.algorithms import BC, CQL, IQL, TD3BC
+    from dynshift_agents.algorithms import AWR, BC, BCQ, BEAR, BRACP, CQL, IQL, TD3BC
 
     rng = np.random.default_rng(0)
     data = fake_transitions(100_000, rng)
     data = dataclasses.replace(data, episode_returns=np.array([0.0, 1000.0]))  # IQL's reward scale
     rates = {}
-    for cls in (BC, TD3BC, IQL, CQL):
-        agent = cls("DynShift/HalfCheetah-v0", data, cls.config_class(net_arch=(256, 256), batch_size=256), seed=0)
+    for cls in (BC, TD3BC, IQL, CQL, BCQ, BEAR, BRACP, AWR):
+        extra = {BRACP: {"behaviour_steps": 0, "warm_start": 0}, BEAR: {"warmup_steps": 0}}.get(cls, {})  # full steps
+        agent = cls("DynShift/HalfCheetah-v0", data, cls.config_class(net_arch=(256, 256), batch_size=256, **extra),
+                    seed=0)
         agent.learner.set_logger(configure(None, []))
         rates[cls.name] = timed(lambda: agent.learner.train(gradient_steps=50, batch_size=256), max(1, steps // 50),
                                 repeats) * 50

@@ -4,7 +4,11 @@ learner layer (:mod:`.sb3`) with the model-free learners on it, and the model-ba
 
 from dynshift_agents.algorithms.agent import Agent, AgentConfig, DivergenceError, UnsafeCheckpointError
 from dynshift_agents.algorithms.augwm import AugWM, AugWMConfig
+from dynshift_agents.algorithms.awr import AWR, AWRConfig
 from dynshift_agents.algorithms.bc import BC, BCConfig
+from dynshift_agents.algorithms.bcq import BCQ, BCQConfig
+from dynshift_agents.algorithms.bear import BEAR, BEARConfig
+from dynshift_agents.algorithms.bracp import BRACP, BRACConfig
 from dynshift_agents.algorithms.cql import CQL, CQLConfig
 from dynshift_agents.algorithms.encoder import ObservationEncoder
 from dynshift_agents.algorithms.iql import IQL, IQLConfig
@@ -15,7 +19,8 @@ from dynshift_agents.algorithms.registry import ALGORITHMS, MODEL_BASED, algorit
 from dynshift_agents.algorithms.sb3 import SB3Agent, SB3Config
 from dynshift_agents.algorithms.td3bc import TD3BC, TD3BCConfig
 
-__all__ = ["ALGORITHMS", "Agent", "AgentConfig", "AugWM", "AugWMConfig", "BC", "BCConfig", "CQL", "CQLConfig",
+__all__ = ["ALGORITHMS", "AWR", "AWRConfig", "Agent", "AgentConfig", "AugWM", "AugWMConfig", "BC", "BCConfig", "BCQ",
+           "BCQConfig", "BEAR", "BEARConfig", "BRACConfig", "BRACP", "CQL", "CQLConfig",
            "DivergenceError", "IQL", "IQLConfig", "LEARNERS", "MODEL_BASED", "MOPO", "MOPOConfig", "ModelBasedAgent",
            "ModelBasedConfig", "ObservationEncoder", "RAMBO", "RAMBOConfig", "SB3Agent", "SB3Config", "TD3BC",
            "TD3BCConfig", "UnsafeCheckpointError", "algorithm_class", "describe", "load"]

@@ -30,7 +30,7 @@ from stable_baselines3.common.torch_layers import create_mlp
 from stable_baselines3.common.utils import polyak_update
 from torch import nn
 
-from dynshift_agents.algorithms.sb3 import SB3Agent, SB3Config, record_means
+from dynshift_agents.algorithms.sb3 import SB3Agent, SB3Config, record_means, tanh_mean_log_likelihood
 from dynshift_agents.data.transitions import Transitions
 
 
@@ -77,11 +77,6 @@ class IQLLearner(SAC):
         state_dicts, variables = super()._get_torch_save_params()
         return [*state_dicts, "value_net", "value_optimizer"], variables
 
-    def log_likelihood(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """log N(a; tanh(μ(s)), σ(s)²), summed over action dimensions."""
-        mean, log_std, _ = self.actor.get_action_dist_params(obs)
-        return torch.distributions.Normal(torch.tanh(mean), log_std.exp()).log_prob(actions).sum(-1)
-
     def train(self, gradient_steps: int, batch_size: int = 256) -> None:
         self.policy.set_training_mode(True)
         stats: dict[str, list[float]] = {"value_loss": [], "actor_loss": [], "critic_loss": [], "advantage": []}
@@ -97,7 +92,7 @@ class IQLLearner(SAC):
             with torch.no_grad():
                 advantage = target_q - self.value_net(data.observations)
                 weights = advantage_weights(advantage, self.beta, self.max_weight).squeeze(-1)
-            actor_loss = -(weights * self.log_likelihood(data.observations, data.actions)).mean()
+            actor_loss = -(weights * tanh_mean_log_likelihood(self.actor, data.observations, data.actions)).mean()
             self.actor.optimizer.zero_grad()
             actor_loss.backward()
             self.actor.optimizer.step()

@@ -178,3 +178,10 @@ def record_means(logger: Logger, stats: dict[str, list[float]], prefix: str = "t
     for key, values in stats.items():
         if values:
             logger.record(prefix + key, float(np.mean(values)))
+
+
+def tanh_mean_log_likelihood(actor, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """log N(a; tanh(μ(s)), σ(s)²) of an SB3 SAC actor's mean and log-std, summed over action
+    dimensions: the Gaussian policy with a squashed mean that IQL and AWR fit to dataset actions."""
+    mean, log_std, _ = actor.get_action_dist_params(obs)
+    return torch.distributions.Normal(torch.tanh(mean), log_std.exp()).log_prob(actions).sum(-1)

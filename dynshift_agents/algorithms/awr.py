@@ -1,0 +1,148 @@
+"""AWR: Advantage-Weighted Regression (Peng, Kumar, Zhang, Levine, 2019), on a fixed dataset.
+
+The paper's off-policy algorithm with the dataset as its replay buffer (its offline experiments):
+
+1. every ``value_refresh`` gradient steps, TD(λ) returns R^λ are computed over the dataset's
+   trajectories with the current V (λ = 0.95): R_t = r_t + γ·((1 − λ)·V(s_{t+1}) + λ·R_{t+1}); a
+   termination ends the sum (R_t = r_t), a truncation bootstraps from V(s_{t+1});
+2. advantages A = R^λ − V(s) are normalised over the dataset (zero mean, unit std);
+3. V regresses on R^λ; the actor maximises the log-likelihood of the dataset's actions weighted by
+   exp(A / β), clipped at ``max_weight`` (20).
+
+The actor is SB3's SAC actor with the likelihood of a Gaussian on tanh(μ(s)) (as IQL here); acting
+deterministically gives tanh(μ(s)). TD(λ) targets, not Monte-Carlo returns-to-go: the paper's choice
+(the DARA paper does not state its offline AWR settings). Deliberate deviations: Adam at
+``learning_rate`` for both networks (the paper: SGD with momentum, 5e-5 for the policy, 1e-2 for V).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from stable_baselines3 import SAC
+
+from dynshift_agents.algorithms.behaviour_models import mlp
+from dynshift_agents.algorithms.sb3 import SB3Agent, SB3Config, record_means, tanh_mean_log_likelihood
+
+
+@dataclass
+class AWRConfig(SB3Config):
+    """AWR's hyperparameters (paper, Table 2), with the dataset as the buffer."""
+
+    net_arch: tuple[int, ...] = (128, 64)
+    """Hidden layers of the policy and of V (the paper's 128-64)."""
+    beta: float = 1.0
+    """β: temperature of the weights exp(A / β)."""
+    max_weight: float = 20.0
+    td_lambda: float = 0.95
+    value_refresh: int = 1000
+    """Gradient steps between recomputations of R^λ and A over the dataset."""
+    standardise_states: bool = True
+
+
+def td_lambda_returns(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray, terminals: np.ndarray,
+                      ends: np.ndarray, gamma: float, lam: float) -> np.ndarray:
+    """R^λ for transitions in trajectory order; ``ends`` marks the last transition of each stored
+    trajectory (terminated or truncated); ``values`` are V(s_t), ``next_values`` V(s_{t+1})."""
+    returns = np.empty(len(rewards), dtype=np.float64)
+    following = 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        if terminals[t]:
+            following = rewards[t]
+        elif ends[t]:
+            following = rewards[t] + gamma * next_values[t]
+        else:
+            following = rewards[t] + gamma * ((1 - lam) * next_values[t] + lam * following)
+        returns[t] = following
+    return returns
+
+
+def awr_weights(advantages: np.ndarray, beta: float, max_weight: float) -> np.ndarray:
+    """exp(Â / β) with Â the advantages normalised to zero mean and unit std, clipped at ``max_weight``."""
+    normalised = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    return np.minimum(np.exp(normalised / beta), max_weight)
+
+
+class AWRLearner(SAC):
+    """SB3's SAC actor (its critics unused) plus a state-value network, with AWR's ``train()``."""
+
+    def setup_awr(self, config: AWRConfig) -> None:
+        self.awr = config
+        self.value_net = mlp(self.observation_space.shape[0], 1, config.net_arch).to(self.device)
+        self.value_optimizer = torch.optim.Adam(self.value_net.parameters(), lr=config.learning_rate)
+        self.rng = np.random.default_rng(self.seed)
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts, variables = super()._get_torch_save_params()
+        return [*state_dicts, "value_net", "value_optimizer"], variables
+
+    @torch.no_grad()
+    def refresh(self) -> dict[str, float]:
+        """Recompute R^λ and the advantage weights over the whole dataset with the current V."""
+        real = self.replay_buffer.real
+        values = self.value_net(torch.as_tensor(real["observations"])).squeeze(-1).numpy()
+        next_values = self.value_net(torch.as_tensor(real["next_observations"])).squeeze(-1).numpy()
+        returns = td_lambda_returns(real["rewards"][:, 0], values, next_values, real["dones"][:, 0] > 0, self.ends,
+                                    self.gamma, self.awr.td_lambda)
+        self.returns = torch.as_tensor(returns, dtype=torch.float32)
+        self.weights = torch.as_tensor(awr_weights(returns - values, self.awr.beta, self.awr.max_weight),
+                                       dtype=torch.float32)
+        return {"advantage_std": float(np.std(returns - values)), "weight_mean": float(self.weights.mean())}
+
+    def train(self, gradient_steps: int, batch_size: int = 256) -> None:
+        self.policy.set_training_mode(True)
+        real = self.replay_buffer.real
+        obs, actions = torch.as_tensor(real["observations"]), torch.as_tensor(real["actions"])
+        stats: dict[str, list[float]] = {"value_loss": [], "actor_loss": []}
+        for step in range(gradient_steps):
+            if (self._n_updates + step) % self.awr.value_refresh == 0 or not hasattr(self, "weights"):
+                for key, value in self.refresh().items():
+                    self.logger.record(f"train/{key}", value)
+            index = torch.as_tensor(self.rng.integers(len(obs), size=batch_size))
+            value_loss = F.mse_loss(self.value_net(obs[index]).squeeze(-1), self.returns[index])
+            self.value_optimizer.zero_grad()
+            value_loss.backward()
+            self.value_optimizer.step()
+            actor_loss = -(self.weights[index] * tanh_mean_log_likelihood(self.actor, obs[index], actions[index])).mean()
+            self.actor.optimizer.zero_grad()
+            actor_loss.backward()
+            self.actor.optimizer.step()
+            stats["value_loss"].append(value_loss.item())
+            stats["actor_loss"].append(actor_loss.item())
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates)
+        record_means(self.logger, stats)
+
+
+class AWR(SB3Agent):
+    """AWR on the SB3 layer, offline."""
+
+    name: ClassVar[str] = "awr"
+    config_class: ClassVar[type[AWRConfig]] = AWRConfig
+    config: AWRConfig
+
+    def learner_class(self):
+        return AWRLearner
+
+    def build(self) -> None:
+        super().build()
+        self.learner.setup_awr(self.config)
+
+    def attach_dataset(self, dataset) -> None:
+        super().attach_dataset(dataset)
+        ends = dataset.terminals | dataset.timeouts
+        ends[-1] = True  # the dataset's last transition ends its trajectory
+        self.learner.ends = ends
+        if hasattr(self.learner, "weights"):
+            del self.learner.weights  # recomputed for this dataset at the next step
+
+    def q_mean(self) -> None:
+        return None  # AWR has a state value, no Q
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [*self.learner.actor.parameters(), *self.learner.value_net.parameters()]
+

@@ -1,0 +1,167 @@
+"""BRAC-p: Behavior Regularized Offline Reinforcement Learning, policy-regularised variant (Wu, Tucker,
+Nachum, 2019).
+
+First a behaviour policy π_b (a tanh-Gaussian of the policy's architecture) is fitted to the dataset
+by maximum likelihood for ``behaviour_steps``. Then SAC, with the actor's loss augmented by the
+divergence from π_b:
+
+    actor:  mean over s and ``kl_samples`` actions a ~ π(·|s) of
+            α_ent·log π(a|s) − min_i Q_i(s, a) + α·(log π(a|s) − log π_b(a|s)),
+
+the last term a sampled estimate of α·KL(π‖π_b) (log-densities of the same pre-tanh samples). α is
+fixed (0.1, the official setting) or, with ``divergence_target`` set, learnt by dual ascent so that
+the KL stays near it. No value penalty: the critics' target is SAC's. During the first
+``warm_start`` steps the actor minimises α_ent·log π + α·KL only (no Q), as the official code's warm
+start. Networks as the official code: critics 300-300, policy 200-200.
+
+Deliberate deviations: learning rates are SB3's 3e-4 for all networks (the official code's differ
+per environment); the behaviour policy is one tanh-Gaussian (the official code offers mixtures too).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from stable_baselines3 import SAC
+from stable_baselines3.common.utils import polyak_update
+
+from dynshift_agents.algorithms.fused_sac import entropy_step
+from dynshift_agents.algorithms.sb3 import SB3Agent, SB3Config, record_means
+
+
+@dataclass
+class BRACConfig(SB3Config):
+    """BRAC-p's hyperparameters (official code)."""
+
+    net_arch: tuple[int, ...] = (300, 300)
+    """Hidden layers of each critic."""
+    policy_arch: tuple[int, ...] = (200, 200)
+    """Hidden layers of the policy and of the behaviour policy."""
+    alpha: float = 0.1
+    """α: weight of the KL term (the initial value with ``divergence_target``)."""
+    divergence_target: float | None = None
+    """With a value, α is learnt by dual ascent to keep the KL near it."""
+    alpha_learning_rate: float = 1e-3
+    kl_samples: int = 4
+    """Actions per state in the sampled KL (and the actor's loss)."""
+    behaviour_steps: int = 20_000
+    """Maximum-likelihood steps of the behaviour policy before training."""
+    warm_start: int = 20_000
+    """Steps in which the actor trains without Q."""
+    ent_coef: str | float = "auto"
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.policy_arch = tuple(self.policy_arch)
+
+
+def sampled_kl(actor, behaviour, obs: torch.Tensor, samples: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``samples`` reparameterised actions per state from ``actor`` (SB3 SAC actors both), their
+    log π, and the per-sample estimate log π(a|s) − log π_b(a|s) (``[batch·samples]``)."""
+    repeated = obs.repeat_interleave(samples, dim=0)
+    mean, log_std, _ = actor.get_action_dist_params(repeated)
+    dist = actor.action_dist.proba_distribution(mean, log_std)
+    actions = dist.sample()
+    gaussian = dist.gaussian_actions
+    log_pi = dist.log_prob(actions, gaussian)
+    b_mean, b_log_std, _ = behaviour.get_action_dist_params(repeated)
+    log_b = behaviour.action_dist.proba_distribution(b_mean, b_log_std).log_prob(actions, gaussian)
+    return actions, log_pi, log_pi - log_b
+
+
+class BRACLearner(SAC):
+    """SB3's SAC networks plus a behaviour policy and the KL weight, with BRAC-p's ``train()``."""
+
+    def setup_brac(self, config: BRACConfig) -> None:
+        self.brac = config
+        self.behaviour = copy.deepcopy(self.actor)  # same architecture, trained by maximum likelihood
+        self.behaviour.optimizer = torch.optim.Adam(self.behaviour.parameters(), lr=config.learning_rate)
+        self.log_alpha_kl = torch.tensor([float(torch.log(torch.tensor(config.alpha)))], requires_grad=True,
+                                         device=self.device)
+        self.alpha_kl_optimizer = torch.optim.Adam([self.log_alpha_kl], lr=config.alpha_learning_rate)
+        self.behaviour_fitted = torch.zeros(1)
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts, variables = super()._get_torch_save_params()
+        return ([*state_dicts, "behaviour", "behaviour.optimizer", "alpha_kl_optimizer"],
+                [*variables, "log_alpha_kl", "behaviour_fitted"])
+
+    def fit_behaviour(self, batch_size: int) -> float:
+        """Maximum likelihood of the dataset's actions under π_b (actions clipped inside (−1, 1))."""
+        loss = torch.tensor(0.0)
+        for _ in range(self.brac.behaviour_steps):
+            data = self.replay_buffer.sample(batch_size)
+            mean, log_std, _ = self.behaviour.get_action_dist_params(data.observations)
+            actions = data.actions.clamp(-1 + 1e-6, 1 - 1e-6)
+            loss = -self.behaviour.action_dist.proba_distribution(mean, log_std).log_prob(actions).mean()
+            self.behaviour.optimizer.zero_grad()
+            loss.backward()
+            self.behaviour.optimizer.step()
+        self.behaviour_fitted.fill_(1)
+        return float(loss.detach())
+
+    def train(self, gradient_steps: int, batch_size: int = 256) -> None:
+        cfg = self.brac
+        self.policy.set_training_mode(True)
+        if not self.behaviour_fitted:
+            self.logger.record("train/behaviour_nll", self.fit_behaviour(batch_size))
+        stats: dict[str, list[float]] = {k: [] for k in ("critic_loss", "actor_loss", "kl", "alpha", "ent_coef")}
+        for _ in range(gradient_steps):
+            data = self.replay_buffer.sample(batch_size)
+            obs = data.observations
+            actions, log_pi, kl = sampled_kl(self.actor, self.behaviour, obs, cfg.kl_samples)
+            ent_coef, _ = entropy_step(self, log_pi.reshape(-1, 1))
+
+            with torch.no_grad():
+                next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
+                next_q = torch.cat(self.critic_target(data.next_observations, next_actions), dim=1).min(dim=1, keepdim=True).values
+                target = data.rewards + (1 - data.dones) * self.gamma * (next_q - ent_coef * next_log_prob.reshape(-1, 1))
+            critic_loss = 0.5 * sum(F.mse_loss(q, target) for q in self.critic(obs, data.actions))
+            self.critic.optimizer.zero_grad()
+            critic_loss.backward()
+            self.critic.optimizer.step()
+
+            alpha = self.log_alpha_kl.exp().detach()
+            regularised = ent_coef * log_pi + alpha * kl
+            if self._n_updates >= cfg.warm_start:
+                repeated = obs.repeat_interleave(cfg.kl_samples, dim=0)
+                regularised = regularised - torch.cat(self.critic(repeated, actions), dim=1).min(dim=1).values
+            actor_loss = regularised.mean()
+            self.actor.optimizer.zero_grad()
+            actor_loss.backward()
+            self.actor.optimizer.step()
+            if cfg.divergence_target is not None:  # dual ascent: α grows while KL > target
+                alpha_loss = -(self.log_alpha_kl.exp() * (kl.detach().mean() - cfg.divergence_target))
+                self.alpha_kl_optimizer.zero_grad()
+                alpha_loss.backward()
+                self.alpha_kl_optimizer.step()
+            polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+            self._n_updates += 1
+            for key, value in (("critic_loss", critic_loss), ("actor_loss", actor_loss), ("kl", kl.mean()),
+                               ("alpha", alpha), ("ent_coef", ent_coef)):
+                stats[key].append(value.item())
+        self.logger.record("train/n_updates", self._n_updates)
+        record_means(self.logger, stats)
+
+
+class BRACP(SB3Agent):
+    """BRAC-p on the SB3 layer."""
+
+    name: ClassVar[str] = "bracp"
+    config_class: ClassVar[type[BRACConfig]] = BRACConfig
+    config: BRACConfig
+
+    def learner_class(self):
+        return BRACLearner
+
+    def learner_kwargs(self) -> dict[str, Any]:
+        arch = {"pi": list(self.config.policy_arch), "qf": list(self.config.net_arch)}
+        return super().learner_kwargs() | {"policy_kwargs": {"net_arch": arch}, "ent_coef": self.config.ent_coef}
+
+    def build(self) -> None:
+        super().build()
+        self.learner.setup_brac(self.config)

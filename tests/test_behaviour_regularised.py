@@ -1,0 +1,204 @@
+"""The behaviour-regularised learners of the DARA paper's table (BCQ, BEAR, BRAC-p, AWR): their
+defining terms on hand-made inputs, and tiny training runs that save, load and predict identically."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dynshift_agents.algorithms import (AWR, BCQ, BEAR, BRACP, AWRConfig, BCQConfig, BEARConfig, BRACConfig, describe,
+                                        load)
+from dynshift_agents.algorithms.awr import awr_weights, td_lambda_returns
+from dynshift_agents.algorithms.bcq import soft_clipped_target
+from dynshift_agents.algorithms.bear import mmd
+from dynshift_agents.algorithms.bracp import sampled_kl
+from dynshift_agents.data import collect, load_transitions
+
+ENV = "DynShift/HalfCheetah-v0"
+TINY = dict(net_arch=(16, 16), batch_size=32)
+LEARNERS = {
+    "bcq": (BCQ, BCQConfig, dict(vae_hidden=(16, 16), act_samples=8, target_samples=3)),
+    "bear": (BEAR, BEARConfig, dict(vae_hidden=(16, 16), warmup_steps=100, target_samples=3)),
+    "bracp": (BRACP, BRACConfig, dict(policy_arch=(16, 16), behaviour_steps=50, warm_start=100)),
+    "awr": (AWR, AWRConfig, dict(value_refresh=100)),
+}
+
+
+@pytest.fixture(scope="module")
+def tiny(store):
+    torch.set_num_threads(1)
+    dataset_id = collect("halfcheetah", "medium", size=3000, seed=0, progress=False).spec.dataset_id
+    return dataset_id, load_transitions(dataset_id)
+
+
+def make(name: str, data, seed: int = 0, **overrides):
+    cls, config, extra = LEARNERS[name]
+    return cls(ENV, data, config(**TINY | extra | overrides), seed=seed)
+
+
+# -- BCQ ---------------------------------------------------------------------------------------------
+
+
+def test_bcq_target_mixes_min_and_max_then_takes_the_best_sample():
+    q1 = torch.tensor([[1.0], [3.0], [5.0], [0.0]])
+    q2 = torch.tensor([[2.0], [0.0], [4.0], [8.0]])  # two states × two samples
+    target = soft_clipped_target(q1, q2, lmbda=0.75, samples=2)
+    assert target.squeeze(1).tolist() == pytest.approx([max(0.75 * 1 + 0.25 * 2, 0.75 * 0 + 0.25 * 3),
+                                                        max(0.75 * 4 + 0.25 * 5, 0.75 * 0 + 0.25 * 8)])
+
+
+def test_bcq_perturbation_stays_within_phi(tiny):
+    _, data = tiny
+    agent = make("bcq", data, phi=0.05)
+    learner = agent.learner
+    with torch.no_grad():
+        for layer in learner.perturbation:  # a perturbation network pushed to saturation
+            if isinstance(layer, torch.nn.Linear):
+                layer.weight.mul_(50)
+        obs = torch.as_tensor(agent.encoder(data.obs[:256]))
+        actions = torch.empty(256, 6).uniform_(-0.9, 0.9)
+        shift = learner.perturb(obs, actions) - actions
+    assert shift.abs().max() <= 0.05 + 1e-6 and shift.abs().max() > 0.04
+    low, high = agent.action_space.low, agent.action_space.high
+    env_shift = agent.learner.policy.unscale_action(shift.numpy() + 0.0) - agent.learner.policy.unscale_action(np.zeros(6))
+    assert (np.abs(env_shift) <= 0.05 * (high - low) + 1e-6).all()
+
+
+# -- BEAR --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kernel", ["laplacian", "gaussian"])
+def test_bear_mmd_against_a_direct_computation(kernel):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(3, 5, 2)), rng.normal(1.0, size=(3, 4, 2))
+    sigma = 10.0 if kernel == "laplacian" else 20.0
+
+    def k(a, b):
+        d = np.abs(a - b).sum() if kernel == "laplacian" else ((a - b) ** 2).sum()
+        return math.exp(-d / (2 * sigma))
+
+    expected = []
+    for i in range(3):
+        xx = np.mean([k(a, b) for a in x[i] for b in x[i]])
+        yy = np.mean([k(a, b) for a in y[i] for b in y[i]])
+        xy = np.mean([k(a, b) for a in x[i] for b in y[i]])
+        expected.append(math.sqrt(xx + yy - 2 * xy + 1e-6))
+    got = mmd(torch.as_tensor(x), torch.as_tensor(y), kernel, sigma)
+    assert got.tolist() == pytest.approx(expected, rel=1e-9)
+    assert float(mmd(torch.as_tensor(x), torch.as_tensor(x), kernel, sigma).max()) == pytest.approx(1e-3, rel=1e-6)
+
+
+@pytest.mark.parametrize("epsilon, direction", [(-1.0, 1), (10.0, -1)])
+def test_bear_multiplier_rises_while_mmd_exceeds_epsilon(tiny, epsilon, direction):
+    _, data = tiny
+    agent = make("bear", data, epsilon=epsilon, lagrange_learning_rate=1e-2)
+    agent.learn(20, progress_bar=False)
+    assert direction * float(agent.learner.log_alpha.detach()) > 0.1
+    assert -5 <= float(agent.learner.log_alpha.detach()) <= 10
+
+
+# -- BRAC-p ------------------------------------------------------------------------------------------
+
+
+def constant_gaussian(actor, mean: float, std: float) -> None:
+    """Make an SB3 SAC actor output N(mean, std²) (pre-tanh) whatever the state."""
+    with torch.no_grad():
+        for layer, value in ((actor.mu, mean), (actor.log_std, math.log(std))):
+            layer.weight.zero_()
+            layer.bias.fill_(value)
+
+
+def test_bracp_sampled_kl_matches_the_closed_form(tiny):
+    _, data = tiny
+    agent = make("bracp", data)
+    actor, behaviour = agent.learner.actor, agent.learner.behaviour
+    constant_gaussian(actor, 0.3, 0.5)
+    constant_gaussian(behaviour, -0.2, 0.8)
+    obs = torch.as_tensor(agent.encoder(data.obs[:100]))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        _, _, kl = sampled_kl(actor, behaviour, obs, samples=400)
+    per_dim = math.log(0.8 / 0.5) + (0.5 ** 2 + (0.3 + 0.2) ** 2) / (2 * 0.8 ** 2) - 0.5  # KL(N1‖N2)
+    assert float(kl.mean()) == pytest.approx(6 * per_dim, rel=0.02)  # tanh is invertible: the same KL
+
+
+def test_bracp_fits_the_behaviour_policy_first(tiny):
+    _, data = tiny
+    agent = make("bracp", data, behaviour_steps=200)
+    obs = torch.as_tensor(agent.encoder(data.obs[:512]))
+    actions = torch.as_tensor(agent.learner.policy.scale_action(data.actions[:512])).clamp(-0.999, 0.999)
+
+    def nll():
+        with torch.no_grad():
+            mean, log_std, _ = agent.learner.behaviour.get_action_dist_params(obs)
+            return -float(agent.learner.behaviour.action_dist.proba_distribution(mean, log_std).log_prob(actions).mean())
+
+    before = nll()
+    agent.learn(10, progress_bar=False)
+    assert bool(agent.learner.behaviour_fitted) and nll() < before - 1.0
+
+
+# -- AWR ---------------------------------------------------------------------------------------------
+
+
+def test_awr_td_lambda_returns_by_hand():
+    rewards = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    values, next_values = np.zeros(5), np.array([10.0, 20.0, 30.0, 40.0, 50.0])
+    terminals = np.array([False, False, True, False, False])
+    ends = np.array([False, False, True, False, True])  # two trajectories: terminated, then truncated
+    got = td_lambda_returns(rewards, values, next_values, terminals, ends, gamma=0.9, lam=0.5)
+    r2 = 3.0  # terminated: no bootstrap
+    r1 = 2.0 + 0.9 * (0.5 * 20.0 + 0.5 * r2)  # next_values[t] is V(s_{t+1})
+    r0 = 1.0 + 0.9 * (0.5 * 10.0 + 0.5 * r1)
+    r4 = 5.0 + 0.9 * 50.0  # truncated: bootstraps from V(s_5)
+    r3 = 4.0 + 0.9 * (0.5 * 40.0 + 0.5 * r4)
+    assert got.tolist() == pytest.approx([r0, r1, r2, r3, r4])
+
+
+def test_awr_weights_are_normalised_and_clipped():
+    advantages = np.array([-3.0, 0.0, 1.0, 100.0])
+    weights = awr_weights(advantages, beta=0.5, max_weight=20.0)
+    normalised = (advantages - advantages.mean()) / advantages.std()
+    assert weights.tolist() == pytest.approx(np.minimum(np.exp(normalised / 0.5), 20.0).tolist())
+    assert weights.max() == 20.0 and weights.min() < 1  # the best clipped, the worst below the mean's weight
+    assert awr_weights(advantages * 7 + 3, 0.5, 20.0).tolist() == pytest.approx(weights.tolist())  # scale-free
+
+
+# -- training, checkpoints ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(LEARNERS))
+def test_trains_saves_loads_and_predicts_identically(tiny, tmp_path, name):
+    _, data = tiny
+    agent = make(name, data)
+    agent.learn(300, progress_bar=False, checkpoint_dir=tmp_path / "ckpt")
+    assert agent.learner._n_updates == 300 and describe(tmp_path / "ckpt")["algorithm"] == name
+    loaded = load(tmp_path / "ckpt")
+    obs = data.obs[:16]
+    torch.manual_seed(0)
+    first = agent.predict(obs)[0]
+    torch.manual_seed(0)
+    np.testing.assert_array_equal(first, loaded.predict(obs)[0])
+    assert np.all(np.abs(first) <= 1.0)
+    saved, restored = agent.learner.get_parameters(), loaded.learner.get_parameters()
+    assert saved.keys() == restored.keys()
+    loaded.attach_dataset(data)
+    loaded.learn(350, progress_bar=False)
+    assert loaded.learner._n_updates == 350
+
+
+def test_from_the_command_line(tiny, tmp_path, capsys):
+    from dynshift_agents import cli
+
+    dataset_id, _ = tiny
+    for name, extra in (("bcq", ["--set", "vae_hidden=[16,16]"]), ("bear", ["--set", "warmup_steps=10"]),
+                        ("bracp", ["--set", "behaviour_steps=10"]), ("awr", [])):
+        out = tmp_path / name
+        cli.main(["train", name, "--dataset", dataset_id, "--out", str(out), "--no-progress", "--gradient-steps", "50",
+                  "--set", "net_arch=[16,16]", "--set", "batch_size=32", *extra])
+        capsys.readouterr()
+        cli.main(["evaluate", str(out), "--episodes", "1", "--json"])
+        assert '"episodes": 1' in capsys.readouterr().out
