@@ -113,9 +113,10 @@ class Agent:
         """Create the networks (the encoder's dimensions are known, its statistics not yet)."""
 
     def attach_dataset(self, dataset: Transitions) -> None:
-        """Give the agent its offline data (needed for ``learn``, not for ``predict``); the encoder
-        takes the data's state statistics when the config standardises states."""
-        if self.config.standardise_states:
+        """Give the agent its offline data (needed for ``learn``, not for ``predict``). When the config
+        standardises states, a new agent's encoder takes this data's statistics; a loaded one keeps
+        those it was trained with."""
+        if self.config.standardise_states and not self.encoder.standardises:
             self.encoder.fit(dataset.obs)
         self.dataset = dataset
 
