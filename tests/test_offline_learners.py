@@ -259,3 +259,23 @@ def test_the_divergence_guard_serves_the_model_free_learners(tiny, tmp_path):
     with pytest.raises(DivergenceError, match=r"limit 1\)"):
         agent.learn(50_000, progress_bar=False, checkpoint_dir=tmp_path / "ckpt", checkpoint_every=1000)
     assert agent.gradient_steps == 1000 and not (tmp_path / "ckpt").exists()  # nothing saved past the guard
+
+
+def test_periodic_evaluation_rows_survive_a_resume_without_loss_or_repeat(tiny, tmp_path, capsys):
+    """A run killed after its checkpoint at 2 000 steps and resumed to 4 000 has each evaluation row once."""
+    dataset_id, _ = tiny
+    out = tmp_path / "run"
+    args = ["train", "bc", "--dataset", dataset_id, "--out", str(out), "--no-progress", "--set", "net_arch=[16,16]",
+            "--set", "batch_size=32", "--eval-every", "1000", "--eval-episodes", "1", "--checkpoint-every", "2000"]
+    cli.main(args + ["--gradient-steps", "3000"])
+    with (out / "progress.csv").open() as f:  # as if killed after step 3 000's row, before its checkpoint
+        rows = list(csv.DictReader(f))
+    assert describe(out)["gradient_steps"] == 3000
+    (out / "checkpoint" / "agent.json").write_text(json.dumps(describe(out) | {"gradient_steps": 2000}))
+    cli.main(args + ["--gradient-steps", "4000"])
+    with (out / "progress.csv").open() as f:
+        resumed = list(csv.DictReader(f))
+    steps = [int(float(r["time/gradient_steps"])) for r in resumed]
+    evaluated = [int(float(r["time/gradient_steps"])) for r in resumed if r.get("eval/d4rl_score")]
+    assert steps == [1000, 2000, 3000, 4000] and evaluated == [1000, 2000, 3000, 4000]
+    assert resumed[0]["eval/d4rl_score"] == rows[0]["eval/d4rl_score"]  # the earlier session's rows kept as written
