@@ -363,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", default="curves.png")
     plot.set_defaults(run=_plot)
 
-    demo = commands.add_parser("demo", help="data → world model → MOPO vs AugWM → grid → switch video (~9 min)",
+    demo = commands.add_parser("demo", help="data → world model → MOPO vs AugWM → grid → switch video (9–13 min)",
                                description="The whole path on this machine: collect HalfCheetah mixed data, fit the "
                                            "world model, train MOPO and AugWM briefly, evaluate both on a 3x3 mass x "
                                            "damping grid and render the switch test. Re-running reuses what is done.")
