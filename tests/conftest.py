@@ -72,6 +72,28 @@ def store(tmp_path_factory):
         yield root
 
 
+@pytest.fixture(scope="module")
+def tiny(store):
+    """A 3 000-step HalfCheetah *medium* dataset (three episodes: IQL's reward scale needs two), for
+    the model-free learners' tests."""
+    import torch
+
+    from dynshift_agents.data import collect, load_transitions
+
+    torch.set_num_threads(1)
+    dataset_id = collect("halfcheetah", "medium", size=3000, seed=0, progress=False).spec.dataset_id
+    return dataset_id, load_transitions(dataset_id)
+
+
+TINY_LEARNER = dict(net_arch=(16, 16), batch_size=32)
+
+
+def make_learner(table: dict, name: str, data, seed: int = 0, **overrides):
+    """A model-free learner of ``table`` (name → class, config class, tiny settings) on ``data``."""
+    cls, config, extra = table[name]
+    return cls("DynShift/HalfCheetah-v0", data, config(**TINY_LEARNER | extra | overrides), seed=seed)
+
+
 def tiny_world(tmp_path_factory, size: int, config):
     """``size`` random HalfCheetah transitions collected into a private Minari store, and a world
     model with ``config`` fitted on them: the fixture of the algorithm tests."""

@@ -3,6 +3,7 @@ defining terms on hand-made inputs, and tiny training runs that save, load and p
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -15,10 +16,10 @@ from dynshift_agents.algorithms.awr import awr_weights, td_lambda_returns
 from dynshift_agents.algorithms.bcq import soft_clipped_target
 from dynshift_agents.algorithms.bear import mmd
 from dynshift_agents.algorithms.bracp import sampled_kl
-from dynshift_agents.data import collect, load_transitions
+
+from conftest import make_learner
 
 ENV = "DynShift/HalfCheetah-v0"
-TINY = dict(net_arch=(16, 16), batch_size=32)
 LEARNERS = {
     "bcq": (BCQ, BCQConfig, dict(vae_hidden=(16, 16), act_samples=8, target_samples=3)),
     "bear": (BEAR, BEARConfig, dict(vae_hidden=(16, 16), warmup_steps=100, target_samples=3)),
@@ -27,16 +28,7 @@ LEARNERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def tiny(store):
-    torch.set_num_threads(1)
-    dataset_id = collect("halfcheetah", "medium", size=3000, seed=0, progress=False).spec.dataset_id
-    return dataset_id, load_transitions(dataset_id)
-
-
-def make(name: str, data, seed: int = 0, **overrides):
-    cls, config, extra = LEARNERS[name]
-    return cls(ENV, data, config(**TINY | extra | overrides), seed=seed)
+make = functools.partial(make_learner, LEARNERS)
 
 
 # -- BCQ ---------------------------------------------------------------------------------------------

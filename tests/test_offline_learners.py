@@ -4,6 +4,7 @@ tiny training runs, safe checkpoints, and the command line."""
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import pickle
@@ -19,25 +20,16 @@ from dynshift_agents.algorithms import (ALGORITHMS, BC, CQL, IQL, TD3BC, BCConfi
 from dynshift_agents.algorithms.cql import conservative_term
 from dynshift_agents.algorithms.iql import advantage_weights, expectile_loss, reward_scale
 from dynshift_agents.algorithms.td3bc import td3bc_actor_loss
+
+from conftest import make_learner
 from dynshift_agents.data import Transitions, collect, load_transitions
 
 ENV = "DynShift/HalfCheetah-v0"
-TINY = dict(net_arch=(16, 16), batch_size=32)
 LEARNERS = {"bc": (BC, BCConfig, {}), "cql": (CQL, CQLConfig, {"n_actions": 3}), "iql": (IQL, IQLConfig, {}),
             "td3bc": (TD3BC, TD3BCConfig, {})}
 
 
-@pytest.fixture(scope="module")
-def tiny(store):
-    """A 3 000-step HalfCheetah *medium* dataset (three episodes: IQL's reward scale needs two)."""
-    torch.set_num_threads(1)
-    dataset_id = collect("halfcheetah", "medium", size=3000, seed=0, progress=False).spec.dataset_id
-    return dataset_id, load_transitions(dataset_id)
-
-
-def make(name: str, data, seed: int = 0, **overrides):
-    cls, config, extra = LEARNERS[name]
-    return cls(ENV, data, config(**TINY | extra | overrides), seed=seed)
+make = functools.partial(make_learner, LEARNERS)
 
 
 # -- defining terms ----------------------------------------------------------------------------------
