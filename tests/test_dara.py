@@ -1,0 +1,100 @@
+"""DARA's classifiers and reward change on synthetic dynamics with a known density ratio."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dynshift_agents.adaptation import DARA, DARAConfig
+from dynshift_agents.data import Transitions
+
+SIGMA = 0.3
+FAST = dict(hidden=(64, 64), steps=3000, learning_rate=1e-3, batch_size=256)
+
+
+def dynamics(n: int, gain: float, seed: int) -> Transitions:
+    """1-D states, s' = s + gain·a + N(0, SIGMA²): the two domains differ only in ``gain``."""
+    rng = np.random.default_rng(seed)
+    obs = rng.normal(size=(n, 1)).astype(np.float32)
+    actions = rng.uniform(-1, 1, (n, 1)).astype(np.float32)
+    next_obs = (obs + gain * actions + SIGMA * rng.normal(size=(n, 1))).astype(np.float32)
+    return Transitions(obs, actions, rng.normal(size=n).astype(np.float32), next_obs, np.zeros(n, bool),
+                       np.zeros(n, bool), episode_returns=np.array([0.0, 1.0]))
+
+
+def true_delta(data: Transitions) -> np.ndarray:
+    """log p_src(s'|s,a) − log p_tgt(s'|s,a) for gains 1.0 (source) and 0.5 (target)."""
+    s, a, s2 = data.obs[:, 0], data.actions[:, 0], data.next_obs[:, 0]
+    return (-(s2 - s - a) ** 2 + (s2 - s - 0.5 * a) ** 2) / (2 * SIGMA ** 2)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    torch.set_num_threads(1)
+    source, target = dynamics(20_000, 1.0, 0), dynamics(20_000, 0.5, 1)
+    dara = DARA(1, 1, DARAConfig(noise_std=0.0, **FAST))
+    dara.fit(source, target, seed=0)
+    return dara, source, target
+
+
+def test_delta_r_matches_the_analytic_log_ratio(fitted):
+    dara, _, _ = fitted
+    test = dynamics(4000, 1.0, 7)
+    estimate, truth = dara.delta_r(test), np.clip(true_delta(test), -10, 10)
+    assert np.corrcoef(estimate, truth)[0, 1] > 0.95
+    assert np.mean(np.abs(estimate - truth)) < 0.25 * np.std(truth)
+    assert dara.report["sas_accuracy"] > 0.6 and abs(dara.report["sa_accuracy"] - 0.5) < 0.05  # (s, a) alike
+
+
+def test_relabelling_changes_source_rewards_only_and_clips(fitted):
+    dara, source, target = fitted
+    union = dara.dataset(source, target)
+    n = len(target)
+    for field in ("obs", "actions", "rewards", "next_obs", "terminals", "timeouts"):
+        assert np.array_equal(getattr(union, field)[:n], getattr(target, field)), field  # target bit-identical
+    for field in ("obs", "actions", "next_obs", "terminals", "timeouts"):
+        assert np.array_equal(getattr(union, field)[n:], getattr(source, field)), field
+    change = source.rewards - union.rewards[n:]
+    np.testing.assert_allclose(change, 0.1 * dara.delta_r(source), rtol=1e-5, atol=1e-6)
+    assert change.mean() > 0  # source transitions the target would not make lose reward
+    tight = DARA(1, 1, DARAConfig(noise_std=0.0, clip=0.5, **FAST))
+    tight.q_sas.load_state_dict(dara.q_sas.state_dict())
+    tight.q_sa.load_state_dict(dara.q_sa.state_dict())
+    assert np.abs(tight.delta_r(source)).max() <= 0.5 and np.isclose(np.abs(tight.delta_r(source)).max(), 0.5)
+
+
+def test_noise_is_applied_in_training_only():
+    torch.set_num_threads(1)
+    source, target = dynamics(2000, 1.0, 0), dynamics(2000, 0.5, 1)
+    small = dict(FAST, steps=200)
+    noisy, clean = DARA(1, 1, DARAConfig(noise_std=1.0, **small)), DARA(1, 1, DARAConfig(noise_std=0.0, **small))
+    noisy.fit(source, target, seed=0)
+    clean.fit(source, target, seed=0)
+    assert not np.allclose(noisy.delta_r(source), clean.delta_r(source))  # training differs
+    np.testing.assert_array_equal(noisy.delta_r(source), noisy.delta_r(source))  # evaluation is deterministic
+
+
+def test_identical_domains_give_no_reward_change():
+    torch.set_num_threads(1)
+    source, target = dynamics(10_000, 0.5, 0), dynamics(10_000, 0.5, 1)
+    dara = DARA(1, 1, DARAConfig(**FAST))
+    dara.fit(source, target, seed=0)
+    delta = dara.delta_r(source)
+    assert abs(delta.mean()) < 0.05 and delta.std() < 0.15
+    assert abs(dara.report["sas_accuracy"] - 0.5) < 0.05
+
+
+def test_classifiers_save_and_load_without_unpickling(fitted, tmp_path):
+    dara, source, _ = fitted
+    dara.save(tmp_path / "dara.pt")
+    loaded = DARA.load(tmp_path / "dara.pt")
+    np.testing.assert_array_equal(loaded.delta_r(source), dara.delta_r(source))
+    assert loaded.report == dara.report and loaded.config == dara.config
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="eta"):
+        DARAConfig(eta=-1)
+    with pytest.raises(ValueError, match="holdout"):
+        DARAConfig(holdout=1.5)
