@@ -111,6 +111,9 @@ def _train(args: argparse.Namespace) -> None:
     if args.algorithm == "world-model":
         from dynshift_agents.algorithms import algorithm_class
 
+        if not args.dataset:
+            raise SystemExit("dynshift train world-model needs --dataset")
+
         base = algorithm_class(args.model_for).world_model_config()
         config = dataclasses.replace(base, **overrides)
         path = experiment.world_model_path(args.dataset, config, args.seed)
@@ -122,6 +125,18 @@ def _train(args: argparse.Namespace) -> None:
         return
     if args.learner:
         overrides["learner"] = args.learner
+    if args.algorithm == "dara":
+        if not (args.base and args.target_dataset and args.source_dataset):
+            raise SystemExit("dynshift train dara needs --base, --target-dataset and --source-dataset")
+        dara_overrides = parse_overrides(args.dara_set) | ({"eta": args.eta} if args.eta is not None else {})
+        agent = experiment.train_dara(args.base, args.target_dataset, args.source_dataset, args.gradient_steps, args.seed,
+                                      args.out, dara_overrides, overrides=overrides, eval_every=args.eval_every,
+                                      eval_episodes=args.eval_episodes, checkpoint_every=args.checkpoint_every,
+                                      progress=not args.no_progress)
+        print(f"dara + {agent.name} trained for {agent.gradient_steps} gradient steps")
+        return
+    if not args.dataset:
+        raise SystemExit(f"dynshift train {args.algorithm} needs --dataset")
     agent = experiment.train(args.algorithm, args.dataset, gradient_steps=args.gradient_steps, seed=args.seed,
                              out=args.out, overrides=overrides, world_model=args.world_model, eval_every=args.eval_every,
                              eval_episodes=args.eval_episodes,
@@ -287,8 +302,14 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a world model or an offline agent on a dataset",
                                 description="Train on a local dataset; re-running the same command resumes from "
                                             "the checkpoint in --out.")
-    train.add_argument("algorithm", choices=["world-model", *ALGORITHMS])
-    train.add_argument("--dataset", required=True, help="a local Minari dataset id")
+    train.add_argument("algorithm", choices=["world-model", "dara", *ALGORITHMS])
+    train.add_argument("--dataset", help="a local Minari dataset id (not for dara)")
+    train.add_argument("--base", choices=sorted(ALGORITHMS), help="dara: the learner trained on the relabelled data")
+    train.add_argument("--target-dataset", help="dara: the target robot's (small) dataset")
+    train.add_argument("--source-dataset", help="dara: the source robot's dataset, relabelled")
+    train.add_argument("--eta", type=float, help="dara: weight of the reward change (default 0.1)")
+    train.add_argument("--dara-set", action="append", default=[], metavar="KEY=VALUE",
+                       help="dara: a classifier setting, e.g. --dara-set steps=2000 (JSON values)")
     train.add_argument("--gradient-steps", type=int, default=GRADIENT_STEPS,
                        help=f"total learner steps (default {GRADIENT_STEPS}, CPU scale; papers: 1-3 M)")
     train.add_argument("--seed", type=int, default=0)

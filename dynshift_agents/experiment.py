@@ -20,9 +20,10 @@ from tqdm.auto import tqdm
 from dynshift_envs import get_robot
 
 from dynshift_agents import precision
-from dynshift_agents.algorithms import ModelBasedAgent, algorithm_class, describe
+from dynshift_agents.adaptation import DARA, DARAConfig
+from dynshift_agents.algorithms import ALGORITHMS, ModelBasedAgent, algorithm_class, describe
 from dynshift_agents.behaviour import references
-from dynshift_agents.data import load_dataset, load_transitions
+from dynshift_agents.data import Transitions, load_dataset, load_transitions
 from dynshift_agents.data.scores import d4rl_score, normalised_score
 from dynshift_agents.evaluation import episode_returns
 from dynshift_agents.home import dynshift_home
@@ -108,15 +109,17 @@ def train(algorithm: str, dataset_id: str, gradient_steps: int = GRADIENT_STEPS,
           world_model_config: WorldModelConfig | None = None, world_model: str | os.PathLike | None = None,
           eval_every: int = 0, eval_episodes: int = 5,
           checkpoint_every: int = 10_000, progress: bool = True, log_formats=("stdout", "csv"),
-          progress_position: int = 0):
+          progress_position: int = 0, data: Transitions | None = None, provenance: dict | None = None):
     """Train ``algorithm`` on ``dataset_id`` into ``out`` (logs, ``checkpoint/``); an existing
     checkpoint there is resumed up to ``gradient_steps``. The world model is ``world_model`` (a file)
     if given, else the dataset's cached one for ``world_model_config`` and ``seed``. ``progress_position``
-    is the line of the progress bar (for runs side by side). Returns the agent."""
+    is the line of the progress bar (for runs side by side). ``data`` replaces the dataset's own
+    transitions (DARA's relabelled union; ``dataset_id`` still names the env and the run), and
+    ``provenance`` is recorded in the checkpoint. Returns the agent."""
     agent_class = algorithm_class(algorithm)
     out = Path(out) if out is not None else default_run_dir(algorithm, dataset_id, seed)
     checkpoint = out / "checkpoint"
-    data = load_transitions(dataset_id)
+    data = load_transitions(dataset_id) if data is None else data
     config = agent_class.config_class.for_dataset(dataset_id, **(overrides or {}))
     out.mkdir(parents=True, exist_ok=True)
     with _exclusive(out):
@@ -139,10 +142,45 @@ def train(algorithm: str, dataset_id: str, gradient_steps: int = GRADIENT_STEPS,
                     model = world_model_for(dataset_id, world_model_config or agent_class.world_model_config(),
                                             seed=seed, log=None if progress else log_every_tenth_epoch, progress=progress)
                 agent = agent_class(env_id, model, data, config, **common)
+            agent.provenance = provenance or {}
         agent.learn(gradient_steps, log_dir=out, log_formats=log_formats, progress_bar=progress,
                     eval_callback=evaluation_callback(eval_episodes), eval_every=eval_every, checkpoint_dir=checkpoint,
                     checkpoint_every=checkpoint_every, progress_position=progress_position)
     return agent
+
+
+def train_dara(base: str, target_id: str, source_id: str, gradient_steps: int = GRADIENT_STEPS, seed: int = 0,
+               out: str | os.PathLike | None = None, dara_overrides: dict[str, Any] | None = None, **train_kwargs):
+    """DARA in front of a model-free ``base`` learner: the classifiers are fitted on the source and
+    target datasets (seeded, once: ``out/dara.pt``, resumed runs reuse them), the source rewards
+    relabelled, and ``base`` trained on target ∪ relabelled source. The run (and its checkpoint)
+    records both dataset ids, DARA's settings and the classifiers' report."""
+    agent_class = algorithm_class(base)
+    if issubclass(agent_class, ModelBasedAgent):
+        raise ValueError(f"DARA in front of model-based learners ({base}) is not built yet; choose a model-free "
+                         f"base: {sorted(n for n, c in ALGORITHMS.items() if not issubclass(c, ModelBasedAgent))}")
+    out = Path(out) if out is not None else (Path("runs") / f"dara-{base}" / target_id.replace("/", "__")
+                                             / source_id.replace("/", "__") / f"seed{seed}")
+    out.mkdir(parents=True, exist_ok=True)
+    target, source = load_transitions(target_id), load_transitions(source_id)
+    config = DARAConfig(**(dara_overrides or {}))
+    classifiers = out / "dara.pt"
+    if classifiers.exists():
+        dara = DARA.load(classifiers)
+        if dara.config != config:
+            raise FileExistsError(f"{out} holds DARA classifiers with other settings ({dataclasses.asdict(dara.config)}); "
+                                  "choose another --out")
+    else:
+        dara = DARA(target.obs.shape[1], target.actions.shape[1], config)
+        report = dara.fit(source, target, seed=seed)
+        dara.save(classifiers)
+        print(f"DARA classifiers: held-out accuracy (s,a,s') {report['sas_accuracy']:.3f}, (s,a) "
+              f"{report['sa_accuracy']:.3f}; Δr on the source {report['delta_r']['mean']:.3f} ± "
+              f"{report['delta_r']['std']:.3f}", flush=True)
+    provenance = {"dara": {"target_dataset": target_id, "source_dataset": source_id, "config": dataclasses.asdict(config),
+                           "classifiers": str(classifiers), "report": dara.report}}
+    return train(base, target_id, gradient_steps, seed, out, data=dara.dataset(source, target), provenance=provenance,
+                 **train_kwargs)
 
 
 def evaluation_callback(episodes: int, seed: int = 10_000):

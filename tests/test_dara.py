@@ -98,3 +98,33 @@ def test_bad_settings_are_refused():
         DARAConfig(eta=-1)
     with pytest.raises(ValueError, match="holdout"):
         DARAConfig(holdout=1.5)
+
+
+def test_dara_in_front_of_two_base_learners_from_the_command_line(tiny, tmp_path, capsys):
+    from dynshift_agents import cli
+    from dynshift_agents.algorithms import describe, load
+    from dynshift_agents.data import collect
+
+    target_id, _ = tiny
+    source_id = collect("halfcheetah", "medium", size=3000, seed=1, env_kwargs={"mass": 1.5},
+                        progress=False).spec.dataset_id
+    for base in ("td3bc", "iql"):
+        out = tmp_path / base
+        cli.main(["train", "dara", "--base", base, "--target-dataset", target_id, "--source-dataset", source_id,
+                  "--out", str(out), "--no-progress", "--gradient-steps", "200", "--set", "net_arch=[16,16]",
+                  "--set", "batch_size=32", "--dara-set", "steps=100", "--dara-set", "hidden=[16]", "--eta", "0.2"])
+        assert "DARA classifiers: held-out accuracy" in capsys.readouterr().out
+        meta = describe(out)
+        assert meta["algorithm"] == base and meta["dataset_id"] == target_id
+        dara = meta["provenance"]["dara"]
+        assert dara["source_dataset"] == source_id and dara["config"]["eta"] == 0.2 and (out / "dara.pt").exists()
+        assert load(out).provenance == meta["provenance"]
+    cli.main(["train", "dara", "--base", "td3bc", "--target-dataset", target_id, "--source-dataset", source_id,
+              "--out", str(tmp_path / "td3bc"), "--no-progress", "--gradient-steps", "300", "--set", "net_arch=[16,16]",
+              "--set", "batch_size=32", "--dara-set", "steps=100", "--dara-set", "hidden=[16]", "--eta", "0.2"])
+    printed = capsys.readouterr().out
+    assert "resuming" in printed and "DARA classifiers" not in printed  # the classifiers are reused
+    with pytest.raises(SystemExit):
+        cli.main(["train", "dara", "--base", "mopo", "--target-dataset", target_id, "--source-dataset", source_id,
+                  "--out", str(tmp_path / "mopo")])
+    assert "choose a model-free base" in capsys.readouterr().err

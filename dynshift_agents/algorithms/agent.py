@@ -98,6 +98,8 @@ class Agent:
         self.rng = np.random.default_rng(seed)
         self.gradient_steps = 0
         self.dataset: Transitions | None = None
+        self.provenance: dict = {}
+        """Where the training data came from, beyond ``dataset_id`` (DARA's datasets and classifiers)."""
         self.logger: Logger = configure(None, [])
         self.build()
         if dataset is not None:
@@ -287,7 +289,8 @@ class Agent:
         self.save_parts(tmp)
         meta = {"algorithm": self.name, "config": asdict(self.config), "env_id": self.env_id,
                 "env_kwargs": self.env_kwargs, "dataset_id": self.dataset_id, "seed": self.seed,
-                "gradient_steps": self.gradient_steps, "encoder": self.encoder.to_json(), "state": self.json_state()}
+                "gradient_steps": self.gradient_steps, "encoder": self.encoder.to_json(), "state": self.json_state(),
+                "provenance": self.provenance}
         (tmp / "agent.json").write_text(json.dumps(meta, indent=1))
         old = path.with_name(path.name + ".old")
         if path.exists():
@@ -316,6 +319,7 @@ class Agent:
         tensors = read_tensors(path / "tensors.pt")
         agent.encoder = ObservationEncoder.restore(meta["encoder"], tensors["encoder"])
         agent.gradient_steps = meta["gradient_steps"]
+        agent.provenance = meta.get("provenance", {})
         agent.load_tensors(tensors["agent"])
         agent.load_json_state(meta.get("state", {}))
         if dataset is not None:
