@@ -301,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a world model or an offline agent on a dataset",
                                 description="Train on a local dataset; re-running the same command resumes from "
-                                            "the checkpoint in --out.")
+                                            "the checkpoint in --out. `dara` trains --base on --target-dataset plus "
+                                            "--source-dataset with DARA's relabelled rewards.")
     train.add_argument("algorithm", choices=["world-model", "dara", *ALGORITHMS])
     train.add_argument("--dataset", help="a local Minari dataset id (not for dara)")
     train.add_argument("--base", choices=sorted(ALGORITHMS), help="dara: the learner trained on the relabelled data")
