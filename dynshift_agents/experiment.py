@@ -124,11 +124,13 @@ def train(algorithm: str, dataset_id: str, gradient_steps: int = GRADIENT_STEPS,
     out.mkdir(parents=True, exist_ok=True)
     with _exclusive(out):
         if (checkpoint / "agent.json").exists():
-            agent = agent_class.load(checkpoint, dataset=data) if describe(checkpoint)["algorithm"] == algorithm else None
-            if agent is None or agent.dataset_id != dataset_id or agent.seed != seed or agent.config != config:
-                meta = describe(checkpoint)
+            meta = describe(checkpoint)
+            same = (meta["algorithm"] == algorithm and meta["dataset_id"] == dataset_id and meta["seed"] == seed
+                    and agent_class.config_class.from_dict(meta["config"]) == config)
+            if not same:  # decided from agent.json alone: a different run is never loaded
                 raise FileExistsError(f"{out} holds a different run ({meta['algorithm']} on {meta['dataset_id']}, seed "
                                       f"{meta['seed']}, config {meta['config']}); choose another --out")
+            agent = agent_class.load(checkpoint, dataset=data)
             print(f"resuming {out} at {agent.gradient_steps} gradient steps", flush=True)
         else:
             env_id, env_kwargs = dataset_env(dataset_id)

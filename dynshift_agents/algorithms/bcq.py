@@ -16,10 +16,9 @@ small). Deliberate deviations: none in the algorithm.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, ClassVar
-
-import copy
 
 import numpy as np
 import torch
@@ -136,6 +135,7 @@ class BCQ(SB3Agent):
     name: ClassVar[str] = "bcq"
     config_class: ClassVar[type[BCQConfig]] = BCQConfig
     config: BCQConfig
+    q_on_dataset_actions = True  # TD3's actor is unused: value the data's actions
 
     def learner_class(self):
         return BCQLearner
@@ -152,11 +152,6 @@ class BCQ(SB3Agent):
         obs = torch.as_tensor(policy_obs, dtype=torch.float32, device=self.learner.device)
         actions = self.learner.select(obs, self.config.act_samples).cpu().numpy()
         return self.learner.policy.unscale_action(actions)
-
-    @torch.no_grad()
-    def q_mean(self) -> float:
-        samples = self.replay_buffer.sample(self.config.batch_size)
-        return float(self.q_values(samples.observations, samples.actions).mean())
 
     def parameters(self) -> list[torch.Tensor]:
         learner = self.learner

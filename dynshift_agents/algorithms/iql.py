@@ -118,6 +118,7 @@ class IQL(SB3Agent):
     name: ClassVar[str] = "iql"
     config_class: ClassVar[type[IQLConfig]] = IQLConfig
     config: IQLConfig
+    q_on_dataset_actions = True  # IQL never evaluates other actions (Q in the scaled rewards' units)
 
     def learner_class(self):
         return IQLLearner
@@ -134,11 +135,6 @@ class IQL(SB3Agent):
                                   dataset.terminals, dataset.timeouts, dataset.dynamics, dataset.episode_returns)
         super().attach_dataset(dataset)
 
-    def q_mean(self) -> float:
-        """Q on the dataset's own actions (IQL never evaluates others), in the scaled rewards' units."""
-        samples = self.replay_buffer.sample(self.config.batch_size)
-        with torch.no_grad():
-            return float(self.q_values(samples.observations, samples.actions).mean())
 
 
 def reward_scale(dataset: Transitions) -> float:

@@ -134,10 +134,17 @@ class SB3Agent(Agent):
             return out.mean(dim=(1, 2))
         return torch.cat(out, dim=1).min(dim=1).values
 
+    q_on_dataset_actions: ClassVar[bool] = False
+    """The guard's mean Q is taken at the batch's own actions (IQL, BCQ: learners whose SB3 actor is
+    not the policy the critics value) instead of the actor's."""
+
     @torch.no_grad()
     def q_mean(self) -> float:
         samples = self.replay_buffer.sample(self.config.batch_size)
-        actions = self.learner.policy._predict(samples.observations, deterministic=True)  # SAC's and TD3's
+        if self.q_on_dataset_actions:
+            actions = samples.actions
+        else:
+            actions = self.learner.policy._predict(samples.observations, deterministic=True)  # SAC's and TD3's
         return float(self.q_values(samples.observations, actions).mean())
 
     def act(self, policy_obs: np.ndarray, deterministic: bool) -> np.ndarray:
