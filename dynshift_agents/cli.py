@@ -17,14 +17,18 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from typing import Any
 
 
 def add_shift_options(parser: argparse.ArgumentParser) -> None:
-    """``--mass``, ``--damping``, ``--crippled-legs``, ``--morphology`` and ``--env-kwargs JSON``."""
+    """``--mass``, ``--damping``, ``--friction``, ``--gravity``, ``--crippled-legs``, ``--morphology``
+    and ``--env-kwargs JSON``."""
     group = parser.add_argument_group("dynamics shift (DynShift env keywords)")
     group.add_argument("--mass", type=float, help="multiply every body's mass and inertia")
     group.add_argument("--damping", type=float, help="multiply every joint's damping")
+    group.add_argument("--friction", type=float, help="multiply every geom's friction coefficients")
+    group.add_argument("--gravity", type=float, help="multiply gravity")
     group.add_argument("--crippled-legs", nargs="+", metavar="LEG",
                        help="Ant: legs 0-3 or their names (front_left_leg, front_right_leg, back_leg, right_back_leg)")
     group.add_argument("--morphology", choices=["default", "big", "small"], help="HalfCheetah leg size")
@@ -39,8 +43,9 @@ def shift_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kwargs = dict(args.env_kwargs)
     if args.mass is not None:
         kwargs["mass"] = args.mass
-    if args.damping is not None:
-        kwargs["damping"] = args.damping
+    for key in ("damping", "friction", "gravity"):
+        if getattr(args, key) is not None:
+            kwargs[key] = getattr(args, key)
     if args.crippled_legs:
         kwargs["crippled_legs"] = [int(leg) if leg.isdigit() else leg for leg in args.crippled_legs]
     if args.morphology is not None:
@@ -62,6 +67,15 @@ def _collect(args: argparse.Namespace) -> None:
     record = json.loads(dataset.storage.metadata["dynshift"])
     print(f"{row['dataset_id']}: {row['transitions']} transitions, {row['episodes']} episodes, "
           f"return {row['return_mean']:.1f} ± {row['return_std']:.1f}, collected in {record['collection_seconds']} s")
+
+
+def _subset(args: argparse.Namespace) -> None:
+    from dynshift_agents.data import first_fraction, list_datasets
+
+    dataset = first_fraction(args.dataset, args.fraction, args.dataset_id, overwrite=args.overwrite)
+    row = next(r for r in list_datasets(dataset.spec.dataset_id) if r["dataset_id"] == dataset.spec.dataset_id)
+    print(f"{row['dataset_id']}: the first {args.fraction:g} of {args.dataset}: {row['transitions']} transitions, "
+          f"{row['episodes']} episodes, return {row['return_mean']:.1f} ± {row['return_std']:.1f}")
 
 
 def _datasets(args: argparse.Namespace) -> None:
@@ -128,9 +142,15 @@ def _train(args: argparse.Namespace) -> None:
     if args.algorithm == "dara":
         if not (args.base and args.target_dataset and args.source_dataset):
             raise SystemExit("dynshift train dara needs --base, --target-dataset and --source-dataset")
+        from dynshift_agents.algorithms import algorithm_class
+
         dara_overrides = parse_overrides(args.dara_set) | ({"eta": args.eta} if args.eta is not None else {})
+        base_class = algorithm_class(args.base)
+        model_config = (dataclasses.replace(base_class.world_model_config(), **parse_overrides(args.world_model_set))
+                        if hasattr(base_class, "world_model_config") else None)
         agent = experiment.train_dara(args.base, args.target_dataset, args.source_dataset, args.gradient_steps, args.seed,
-                                      args.out, dara_overrides, overrides=overrides, eval_every=args.eval_every,
+                                      args.out, dara_overrides, world_model_config=model_config,
+                                      overrides=overrides, eval_every=args.eval_every,
                                       eval_episodes=args.eval_episodes, checkpoint_every=args.checkpoint_every,
                                       progress=not args.no_progress)
         print(f"dara + {agent.name} trained for {agent.gradient_steps} gradient steps")
@@ -157,6 +177,13 @@ def _evaluate(args: argparse.Namespace) -> None:
     kwargs = shift_kwargs(args)
     result = experiment.evaluate(agent, env_id, args.episodes, args.seed, **kwargs)
     result |= {"checkpoint": str(args.checkpoint), "algorithm": agent.name, "gradient_steps": agent.gradient_steps}
+    if args.out:  # written whole or not at all
+        from pathlib import Path
+
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".tmp").write_text(json.dumps(result, indent=1) + "\n")
+        out.with_suffix(".tmp").replace(out)
     if args.json:
         print(json.dumps(result, indent=1))
     else:
@@ -264,6 +291,43 @@ def _plot(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def _sweep(args: argparse.Namespace) -> None:
+    from dynshift_agents.sweep import build_plan, load_spec
+    from dynshift_agents.sweep import report as sweep_report
+
+    spec = load_spec(args.spec)
+    tasks = build_plan(spec)
+    todo = [t for t in tasks if not t.is_done()]
+    print(f"sweep {spec.name} ({args.spec}): {len(tasks)} tasks, {len(tasks) - len(todo)} done, {len(todo)} to run; "
+          f"runs in {spec.output}, reports in {spec.results}")
+    if args.dry_run:
+        for task in todo:
+            print(f"  {task.key}\n      {task.shell()}")
+        return
+    from dynshift_agents.sweep.execute import execute
+
+    start = time.perf_counter()
+    try:
+        outcomes = execute(tasks, lambda: sweep_report.write(spec), address=args.address, cpus=args.cpus,
+                           progress=not args.no_progress)
+    except KeyboardInterrupt:
+        raise SystemExit("dynshift sweep: interrupted; run the same command again to finish the sweep") from None
+    except RuntimeError as error:
+        raise SystemExit(f"dynshift sweep: {error}") from None
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "diverged", "failed", "blocked")}
+    print(f"\nsweep {spec.name}: ran {len(outcomes)} task(s) in {time.perf_counter() - start:.0f} s: "
+          + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    for outcome in outcomes:
+        if outcome.status in ("failed", "blocked"):
+            print(f"  {outcome.status}: {outcome.key}: {outcome.message}" + (f" (log: {outcome.log})" if outcome.log else ""))
+    files = sorted(p for p in spec.results.rglob("*") if p.is_file()) if spec.results.exists() else []
+    records = sorted(spec.output.glob("*/*/seed*/eval.json")) + sorted(spec.output.glob("*/*/seed*/grid-*/records.jsonl"))
+    print(f"reports ({len(files)} files):\n" + "\n".join(f"  {p}" for p in files))
+    print(f"records: {len(records)} files (eval.json, grid-*/records.jsonl) under {spec.output}")
+    if counts["failed"] or counts["blocked"]:
+        raise SystemExit(1)
+
+
 def _checkpoint_name(path: str) -> str:
     """A readable policy name from a checkpoint path: ``runs/mopo/x/seed0/checkpoint`` → ``mopo-seed0``."""
     from pathlib import Path
@@ -296,6 +360,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_shift_options(collect)
     collect.set_defaults(run=_collect)
 
+    subset = commands.add_parser("subset", help="the first tenth (or another fraction) of a dataset, as a dataset",
+                                 description="Write the first FRACTION of a collected dataset's transitions as a new "
+                                             "Minari dataset (DARA's 1T: the first tenth of the target data); each "
+                                             "segment gives its own first fraction, so medium-expert data stay half "
+                                             "medium, half expert.")
+    subset.add_argument("dataset", help="a dataset collected with dynshift collect")
+    subset.add_argument("--fraction", type=float, default=0.1, help="in (0, 1); default 0.1")
+    subset.add_argument("--dataset-id", help="default: <kind>-first<fraction> in place of the kind")
+    subset.add_argument("--overwrite", action="store_true")
+    subset.set_defaults(run=_subset)
+
     from dynshift_agents.algorithms import ALGORITHMS, MODEL_BASED
     from dynshift_agents.experiment import GRADIENT_STEPS
 
@@ -310,7 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--source-dataset", help="dara: the source robot's dataset, relabelled")
     train.add_argument("--eta", type=float, help="dara: weight of the reward change (default 0.1)")
     train.add_argument("--dara-set", action="append", default=[], metavar="KEY=VALUE",
-                       help="dara: a classifier setting, e.g. --dara-set steps=2000 (JSON values)")
+                       help="dara: a DARA setting, e.g. --dara-set steps=2000 or model_data='\"plain\"' (JSON values)")
+    train.add_argument("--world-model-set", action="append", default=[], metavar="KEY=VALUE",
+                       help="dara with a model-based base: a setting of the world model fitted on both datasets")
     train.add_argument("--gradient-steps", type=int, default=GRADIENT_STEPS,
                        help=f"total learner steps (default {GRADIENT_STEPS}, CPU scale; papers: 1-3 M)")
     train.add_argument("--seed", type=int, default=0)
@@ -338,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="episode i is reset with seed S + i")
     evaluate.add_argument("--json", action="store_true")
     evaluate.add_argument("--threads", type=int, default=1)
+    evaluate.add_argument("--out", metavar="FILE", help="also write the result as JSON to FILE (atomically)")
     add_shift_options(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
@@ -395,6 +473,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--threads", type=int, default=2)
     demo.set_defaults(run=_demo)
 
+    sweep = commands.add_parser("sweep", help="run a study from its spec file (TOML) on Ray, locally or on a cluster",
+                                description="Build the study's graph (collect → world model → train → evaluate / "
+                                            "grid → report) and run what is not done on Ray, one CPU and one torch "
+                                            "thread per task. Interrupted, it resumes when run again; nothing "
+                                            "finished is run twice. Needs the sweep extra: pip install -e \".[sweep]\".")
+    sweep.add_argument("spec", help="a sweep spec, e.g. experiments/model-free.toml")
+    sweep.add_argument("--address", help="a running Ray cluster (e.g. ray://head:10001 or auto); default: start Ray here")
+    sweep.add_argument("--cpus", type=int, help="CPUs to use (default: all of this machine or the cluster)")
+    sweep.add_argument("--dry-run", action="store_true", help="print what is done and what would run, run nothing")
+    sweep.add_argument("--no-progress", action="store_true")
+    sweep.set_defaults(run=_sweep)
+
     datasets = commands.add_parser("datasets", help="list local datasets with size, returns and dynamics")
     datasets.add_argument("prefix", nargs="?", help="only ids starting with this, e.g. dynshift/hopper")
     datasets.add_argument("--json", action="store_true")
@@ -416,6 +506,8 @@ def main(argv: list[str] | None = None) -> None:
     except DivergenceError as error:
         print(f"dynshift {args.command}: diverged (the papers' '—'): {error}", file=sys.stderr)
         raise SystemExit(3) from None
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stdout = open(os.devnull, "w")
     except (ValueError, FileNotFoundError, FileExistsError, OSError) as error:
         print(f"dynshift {args.command}: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

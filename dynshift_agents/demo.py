@@ -10,8 +10,8 @@
 The default budget took 9 min 9 s on 2 CPU cores (AMD EPYC, bf16 units) from an empty store and
 cache, the two agents trained side by side in single-thread processes; ``--quick`` runs
 the same path with tiny budgets in under two minutes (the test suite runs it). The budgets are far
-below the papers' — the demo shows the machinery, not the papers' numbers (``scripts/reproduce_*.py``
-are for those).
+below the papers' — the demo shows the machinery, not the papers' numbers (the studies in
+``experiments/``, run with ``dynshift sweep``, are for those).
 """
 
 from __future__ import annotations

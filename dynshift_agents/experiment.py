@@ -21,7 +21,8 @@ from dynshift_envs import get_robot
 
 from dynshift_agents import precision
 from dynshift_agents.adaptation import DARA, DARAConfig
-from dynshift_agents.algorithms import ALGORITHMS, ModelBasedAgent, algorithm_class, describe
+from dynshift_agents.adaptation.dara import concatenate
+from dynshift_agents.algorithms import ModelBasedAgent, algorithm_class, describe
 from dynshift_agents.behaviour import references
 from dynshift_agents.data import Transitions, load_dataset, load_transitions
 from dynshift_agents.data.scores import d4rl_score, normalised_score
@@ -67,7 +68,17 @@ def world_model_for(dataset_id: str, config: WorldModelConfig | None = None, see
     path = world_model_path(dataset_id, config, seed)
     if path.exists():
         return WorldModel.load(path)
-    data = load_transitions(dataset_id)
+    model = fit_world_model(load_transitions(dataset_id), config, seed, log, progress)
+    model.metadata = {"dataset_id": dataset_id, "seed": seed} | model.metadata
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path, model.metadata)
+    return model
+
+
+def fit_world_model(data: Transitions, config: WorldModelConfig, seed: int = 0,
+                    log: Callable[[int, dict], None] | None = None, progress: bool = True) -> WorldModel:
+    """A world model with ``config`` fitted on ``data`` (seeded), with a progress bar over its epochs;
+    its fit report is in ``metadata["fit"]``."""
     model = WorldModel(data.obs.shape[1], data.actions.shape[1], config)
     bar = tqdm(total=config.max_epochs, desc=f"world model ({model.config.precision})", unit="epoch",
                disable=not progress, smoothing=0.1)
@@ -80,9 +91,7 @@ def world_model_for(dataset_id: str, config: WorldModelConfig | None = None, see
 
     with bar:
         report = model.fit(data.obs, data.actions, data.rewards, data.next_obs, seed=seed, log=on_epoch)
-    model.metadata = {"dataset_id": dataset_id, "seed": seed, "fit": dataclasses.asdict(report) | {"history": None}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path, model.metadata)
+    model.metadata = {"fit": dataclasses.asdict(report) | {"history": None}}
     return model
 
 
@@ -152,15 +161,16 @@ def train(algorithm: str, dataset_id: str, gradient_steps: int = GRADIENT_STEPS,
 
 
 def train_dara(base: str, target_id: str, source_id: str, gradient_steps: int = GRADIENT_STEPS, seed: int = 0,
-               out: str | os.PathLike | None = None, dara_overrides: dict[str, Any] | None = None, **train_kwargs):
-    """DARA in front of a model-free ``base`` learner: the classifiers are fitted on the source and
-    target datasets (seeded, once: ``out/dara.pt``, resumed runs reuse them), the source rewards
-    relabelled, and ``base`` trained on target ∪ relabelled source. The run (and its checkpoint)
-    records both dataset ids, DARA's settings and the classifiers' report."""
+               out: str | os.PathLike | None = None, dara_overrides: dict[str, Any] | None = None,
+               world_model_config: WorldModelConfig | None = None, **train_kwargs):
+    """DARA in front of a ``base`` learner: the classifiers are fitted on the source and target
+    datasets (seeded, once: ``out/dara.pt``, resumed runs reuse them), the source rewards relabelled,
+    and ``base`` trained on target ∪ relabelled source. A model-based base (MOPO) also gets a world
+    model fitted on both robots' data (``out/world_model.pt``, once; rewards per DARA's
+    ``model_data``). The run (and its checkpoint) records both dataset ids, DARA's settings, the
+    classifiers' report and what the world model was fitted on."""
     agent_class = algorithm_class(base)
-    if issubclass(agent_class, ModelBasedAgent):
-        raise ValueError(f"DARA in front of model-based learners ({base}) is not built yet; choose a model-free "
-                         f"base: {sorted(n for n, c in ALGORITHMS.items() if not issubclass(c, ModelBasedAgent))}")
+    model_based = issubclass(agent_class, ModelBasedAgent)
     out = Path(out) if out is not None else (Path("runs") / f"dara-{base}" / target_id.replace("/", "__")
                                              / source_id.replace("/", "__") / f"seed{seed}")
     out.mkdir(parents=True, exist_ok=True)
@@ -181,8 +191,21 @@ def train_dara(base: str, target_id: str, source_id: str, gradient_steps: int = 
               f"{report['delta_r']['std']:.3f}", flush=True)
     provenance = {"dara": {"target_dataset": target_id, "source_dataset": source_id, "config": dataclasses.asdict(config),
                            "classifiers": str(classifiers), "report": dara.report}}
-    return train(base, target_id, gradient_steps, seed, out, data=dara.dataset(source, target), provenance=provenance,
-                 **train_kwargs)
+    data = dara.dataset(source, target)
+    if model_based:
+        world_model = out / "world_model.pt"
+        if not world_model.exists():
+            fitted_on = data if config.model_data == "relabelled" else concatenate(target, source)
+            progress = train_kwargs.get("progress", True)
+            model = fit_world_model(fitted_on, world_model_config or agent_class.world_model_config(), seed,
+                                    log=None if progress else log_every_tenth_epoch, progress=progress)
+            model.metadata |= {"dataset_id": f"{target_id} + {source_id} ({config.model_data} source rewards)",
+                               "seed": seed}
+            model.save(world_model, model.metadata)
+        train_kwargs["world_model"] = world_model
+        provenance["dara"]["world_model"] = {"file": str(world_model), "fitted_on": "target ∪ source",
+                                             "source_rewards": config.model_data}
+    return train(base, target_id, gradient_steps, seed, out, data=data, provenance=provenance, **train_kwargs)
 
 
 def evaluation_callback(episodes: int, seed: int = 10_000):

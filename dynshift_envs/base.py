@@ -59,7 +59,7 @@ def parse_schedule(schedule: Any, base: Dynamics) -> tuple[tuple[int, dict[str, 
         if unknown or not changes:
             raise ValueError(
                 f"schedule entry {dict(entry)!r} must change at least one of: {', '.join(SCHEDULE_FIELDS)}"
-                + (f" (morphology cannot change mid-episode)" if "morphology" in unknown else "")
+                + (" (morphology cannot change mid-episode)" if "morphology" in unknown else "")
             )
         base.replace(**changes)  # validates the values
         entries.append((previous, changes))
@@ -96,11 +96,13 @@ class DynShiftEnv:
         scale_inertia: bool = True,
         crippled_legs: Sequence[int | str] = (),
         morphology: str = "default",
+        friction: Any = 1.0,
+        gravity: Any = 1.0,
         schedule: Sequence[Mapping[str, Any]] | None = None,
         context_in_obs: bool = False,
         **kwargs: Any,
     ):
-        base = Dynamics(mass, damping, scale_inertia, crippled_legs, morphology)
+        base = Dynamics(mass, damping, scale_inertia, crippled_legs, morphology, friction, gravity)
         if morphology not in self.morphologies:
             raise ValueError(
                 f"{self.robot} has no morphology {morphology!r}; available: {', '.join(self.morphologies)}"
@@ -122,6 +124,8 @@ class DynShiftEnv:
             scale_inertia=scale_inertia,
             crippled_legs=crippled_legs,
             morphology=morphology,
+            friction=friction,
+            gravity=gravity,
             schedule=schedule,
             context_in_obs=context_in_obs,
             **kwargs,
@@ -165,10 +169,15 @@ class DynShiftEnv:
 
     def _context_layout(self) -> tuple[str, ...]:
         # One value per multiplier when every mention of it is a single number or range, else one per
-        # body / joint of the model; Ant adds one flag per leg (1 = working, 0 = crippled).
+        # body / joint / geom of the model; Ant adds one flag per leg (1 = working, 0 = crippled).
+        # Friction and gravity are in the context only when the env changes them, so every layout
+        # from before they existed is unchanged.
         mentions = [self.base_dynamics.to_dict()] + [changes for _, changes in self.schedule]
         names: list[str] = []
-        for field, all_names in (("mass", self.editor.body_names), ("damping", self.editor.joint_names)):
+        for field, all_names in (("mass", self.editor.body_names), ("damping", self.editor.joint_names),
+                                 ("friction", self.editor.geom_names), ("gravity", ())):
+            if field in ("friction", "gravity") and all(m.get(field, 1.0) == 1.0 for m in mentions):
+                continue
             per_name = any(isinstance(m.get(field), Mapping) for m in mentions)
             names += [f"{field}:{name}" for name in all_names] if per_name else [field]
         names += [f"leg_active:{leg}" for leg in self.editor.leg_names]
@@ -271,11 +280,14 @@ ARGUMENTS_DOC = """
     | `scale_inertia` | `True` | Inertia scales with mass (same density and shape: one step under `mass=k` matches a model recompiled with masses and inertias × k). `False` scales `body_mass` only, the convention of older papers. |
     | `crippled_legs` | `()` | Ant only: legs whose two actuators have zero gear, as numbers 0-3 or names. The control cost still sees the commanded action; crippled legs are drawn red. |
     | `morphology` | `"default"` | HalfCheetah: `"big"` / `"small"` legs (1.25× / 0.75×, total mass still 14 kg), from XML files in `assets/`. |
+    | `friction` | `1.0` | Multiplies every geom's friction coefficients (the three columns of `geom_friction`: sliding, torsional, rolling); a `{geom: multiplier}` map or `(low, high)` ranges as for `mass`. MuJoCo takes the larger of two geoms' coefficients at a contact, so scaling every geom scales every contact. |
+    | `gravity` | `1.0` | Multiplies the gravity vector `opt.gravity`; a number or a `(low, high)` range. |
     | `schedule` | `None` | Mid-episode switches, e.g. `[{"step": 500, "mass": 0.75, "damping": 0.5}]`: the first 500 steps of each episode run under the earlier dynamics, every later step under the new values (fields not named keep their values; ranges are sampled at reset). Positions and velocities carry over unchanged; each reset restarts the schedule. |
     | `context_in_obs` | `False` | Append the active dynamics (`env.unwrapped.context_names`) to the observation, for context-conditioned (oracle) policies; the observation space grows to match. |
 
     `info["dynamics"]` holds, at reset and at every step, the dynamics that produced that observation
-    as plain values (`mass`, `damping`, `scale_inertia`, `crippled_legs`, `morphology`).
+    as plain values (`mass`, `damping`, `scale_inertia`, `crippled_legs`, `morphology`, `friction`,
+    `gravity`).
     With default arguments the environment is bit-for-bit Gymnasium's v5 environment.
 """
 """The user documentation of the DynShift keyword arguments, shared by every robot's docstring."""

@@ -5,12 +5,15 @@ says *how* that is written into a MuJoCo model. Every field is a plain value, so
 through ``json.dumps`` (``to_dict``) and back (``Dynamics(**d)``) unchanged, and an environment can be
 rebuilt from it in a subprocess or from a saved dataset.
 
-Multipliers (``mass``, ``damping``) take three forms:
+Multipliers (``mass``, ``damping``, ``friction``) take three forms:
 
-- a number: every body (mass) or every degree of freedom (damping) is multiplied by it;
-- a mapping from body name (mass) or joint name (damping) to a number: only the named ones change;
+- a number: every body (mass), degree of freedom (damping) or geom (friction) is multiplied by it;
+- a mapping from body name (mass), joint name (damping) or geom name (friction) to a number: only
+  the named ones change;
 - a ``(low, high)`` pair, or a mapping whose values are pairs: a :class:`Uniform` range, sampled at
   every reset (:meth:`Dynamics.sample`). Lists of two numbers, as JSON gives them back, count as pairs.
+
+``gravity`` acts on the whole world: a number or a range, never a map.
 """
 
 from __future__ import annotations
@@ -114,6 +117,11 @@ class Dynamics:
         resolved and checked by the robot that uses them.
     :param morphology: ``"default"``, or a structural variant of the robot (``"big"``/``"small"`` for
         HalfCheetah). Fixed for the lifetime of an environment.
+    :param friction: multiplier of every geom's friction coefficients (all three columns of
+        ``geom_friction``: sliding, torsional, rolling) — a number, a ``{geom: multiplier}`` map, or
+        ranges. MuJoCo combines two geoms' coefficients by their maximum at a contact, so scaling every
+        geom scales every contact's friction.
+    :param gravity: multiplier of the gravity vector ``opt.gravity`` — a number or a range.
 
     Values are validated on construction (``ValueError`` naming what is allowed); names of bodies,
     joints and legs are validated against the model by the environment.
@@ -124,10 +132,17 @@ class Dynamics:
     scale_inertia: bool = True
     crippled_legs: tuple[int | str, ...] = ()
     morphology: str = "default"
+    friction: Multiplier = 1.0
+    gravity: Value = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mass", _parse_multiplier("mass", self.mass))
         object.__setattr__(self, "damping", _parse_multiplier("damping", self.damping))
+        object.__setattr__(self, "friction", _parse_multiplier("friction", self.friction))
+        if isinstance(self.gravity, Mapping):
+            raise ValueError(f"gravity must be a number or a (low, high) range (it acts on the whole world), "
+                             f"got {self.gravity!r}")
+        object.__setattr__(self, "gravity", _parse_value("gravity", self.gravity))
         if not isinstance(self.scale_inertia, (bool, np.bool_)):
             raise ValueError(f"scale_inertia must be True or False, got {self.scale_inertia!r}")
         object.__setattr__(self, "scale_inertia", bool(self.scale_inertia))
@@ -144,15 +159,19 @@ class Dynamics:
     @property
     def is_random(self) -> bool:
         """True when some multiplier is a range, so every reset samples new values."""
-        return _is_random(self.mass) or _is_random(self.damping)
+        return any(_is_random(value) for value in (self.mass, self.damping, self.friction, self.gravity))
 
     def sample(self, rng: np.random.Generator) -> Dynamics:
-        """Concrete dynamics with every range replaced by a draw from ``rng`` (mass first, then damping)."""
+        """Concrete dynamics with every range replaced by a draw from ``rng`` (in the order mass,
+        damping, friction, gravity: settings without friction or gravity ranges draw what they drew
+        before those existed)."""
         if not self.is_random:
             return self
-        return dataclasses.replace(
-            self, mass=_sample_multiplier(self.mass, rng), damping=_sample_multiplier(self.damping, rng)
-        )
+        mass = _sample_multiplier(self.mass, rng)
+        damping = _sample_multiplier(self.damping, rng)
+        friction = _sample_multiplier(self.friction, rng)
+        gravity = _sample_multiplier(self.gravity, rng)
+        return dataclasses.replace(self, mass=mass, damping=damping, friction=friction, gravity=gravity)
 
     def replace(self, **changes: Any) -> Dynamics:
         """A copy with some fields changed (validated like the constructor)."""
@@ -169,6 +188,8 @@ class Dynamics:
             "scale_inertia": self.scale_inertia,
             "crippled_legs": list(self.crippled_legs),
             "morphology": self.morphology,
+            "friction": _multiplier_to_json(self.friction),
+            "gravity": _multiplier_to_json(self.gravity),
         }
 
 

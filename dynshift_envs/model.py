@@ -85,6 +85,8 @@ class ModelEditor:
       :func:`set_constants` recomputes the derived constants (``mj_setConst`` plus the compiler's
       mass statistics) on a scratch ``MjData``, so the live simulation state is not disturbed;
     - *damping* multiplies ``dof_damping`` (every degree of freedom of a named joint);
+    - *friction* multiplies the rows of ``geom_friction`` (sliding, torsional and rolling together);
+    - *gravity* multiplies ``opt.gravity``;
     - *crippled legs* zero the ``actuator_gear`` of the actuators driving the leg's joints, found by
       joint name (actuator order is not leg order), and colour the leg's geoms red.
 
@@ -101,10 +103,13 @@ class ModelEditor:
         self.robot = robot
         self.body_names = _names(model, mujoco.mjtObj.mjOBJ_BODY, model.nbody, start=1)  # not the world
         self.joint_names = _names(model, mujoco.mjtObj.mjOBJ_JOINT, model.njnt)
+        self.geom_names = _names(model, mujoco.mjtObj.mjOBJ_GEOM, model.ngeom)
         self.legs = tuple(legs)
         self._nominal_mass = model.body_mass.copy()
         self._nominal_inertia = model.body_inertia.copy()
         self._nominal_damping = model.dof_damping.copy()
+        self._nominal_friction = model.geom_friction.copy()
+        self._nominal_gravity = model.opt.gravity.copy()
         self._nominal_gear = model.actuator_gear.copy()
         self._nominal_rgba = model.geom_rgba.copy()
         self._leg_actuators = [self._actuators_of(leg) for leg in self.legs]
@@ -162,6 +167,7 @@ class ModelEditor:
         """Check body, joint and leg names against the model; legs become sorted unique numbers."""
         self._check_names("mass", dynamics.mass, self.body_names)
         self._check_names("damping", dynamics.damping, self.joint_names)
+        self._check_names("friction", dynamics.friction, self.geom_names)
         legs = tuple(sorted({self._leg_number(leg) for leg in dynamics.crippled_legs}))
         return dynamics if legs == dynamics.crippled_legs else dynamics.replace(crippled_legs=legs)
 
@@ -185,6 +191,15 @@ class ModelEditor:
             return out
         return np.full(self.model.nv, _concrete(damping))
 
+    def geom_multipliers(self, friction: Multiplier) -> np.ndarray:
+        """One friction multiplier per geom, for concrete (sampled) values."""
+        if isinstance(friction, Mapping):
+            out = np.ones(self.model.ngeom)
+            for name, value in friction.items():
+                out[self.model.geom(name).id] = _concrete(value)
+            return out
+        return np.full(self.model.ngeom, _concrete(friction))
+
     # ---- writing -------------------------------------------------------------------------------
 
     def apply(self, dynamics: Dynamics) -> None:
@@ -201,6 +216,8 @@ class ModelEditor:
         inertia_scale = mass[:, None] if dynamics.scale_inertia else 1.0
         np.multiply(self._nominal_inertia, inertia_scale, out=model.body_inertia)
         np.multiply(self._nominal_damping, self.dof_multipliers(dynamics.damping), out=model.dof_damping)
+        np.multiply(self._nominal_friction, self.geom_multipliers(dynamics.friction)[:, None], out=model.geom_friction)
+        np.multiply(self._nominal_gravity, _concrete(dynamics.gravity), out=model.opt.gravity)
         model.actuator_gear[:] = self._nominal_gear
         model.geom_rgba[:] = self._nominal_rgba
         for leg in dynamics.crippled_legs:

@@ -150,7 +150,7 @@ BAD = [
     ("DynShift/Walker2d-v0", {"schedule": [{"step": 1.5, "mass": 2.0}]}, "integers"),
     ("DynShift/Walker2d-v0", {"schedule": [{"mass": 2.0}]}, "'step' key"),
     ("DynShift/Walker2d-v0", {"schedule": [{"step": 5}]}, "at least one of"),
-    ("DynShift/Walker2d-v0", {"schedule": [{"step": 5, "gravity": 2.0}]}, "mass, damping"),
+    ("DynShift/Walker2d-v0", {"schedule": [{"step": 5, "wind": 2.0}]}, "mass, damping"),
     ("DynShift/HalfCheetah-v0", {"schedule": [{"step": 5, "morphology": "big"}]}, "cannot change mid-episode"),
     ("DynShift/Walker2d-v0", {"schedule": [{"step": 5, "mass": {"wing": 2.0}}]}, "valid names"),
     ("DynShift/Walker2d-v0", {"schedule": [{"step": 5, "mass": -2.0}]}, "positive finite"),

@@ -124,7 +124,42 @@ def test_dara_in_front_of_two_base_learners_from_the_command_line(tiny, tmp_path
               "--set", "batch_size=32", "--dara-set", "steps=100", "--dara-set", "hidden=[16]", "--eta", "0.2"])
     printed = capsys.readouterr().out
     assert "resuming" in printed and "DARA classifiers" not in printed  # the classifiers are reused
-    with pytest.raises(SystemExit):
-        cli.main(["train", "dara", "--base", "mopo", "--target-dataset", target_id, "--source-dataset", source_id,
-                  "--out", str(tmp_path / "mopo")])
-    assert "choose a model-free base" in capsys.readouterr().err
+    # MOPO: the world model is fitted on both robots' data, with the relabelled source rewards
+    out = tmp_path / "mopo"
+    cli.main(["train", "dara", "--base", "mopo", "--target-dataset", target_id, "--source-dataset", source_id,
+              "--out", str(out), "--no-progress", "--gradient-steps", "100", "--set", "net_arch=[16,16]",
+              "--set", "batch_size=32", "--set", "rollout_batch_size=50", "--set", "rollout_freq=50",
+              "--dara-set", "steps=100", "--dara-set", "hidden=[16]", "--world-model-set", "hidden=[16,16,16,16]",
+              "--world-model-set", "members=3", "--world-model-set", "elites=2", "--world-model-set", "max_epochs=2"])
+    meta = describe(out)
+    assert meta["algorithm"] == "mopo" and meta["provenance"]["dara"]["world_model"]["source_rewards"] == "relabelled"
+    from dynshift_agents.world_model import WorldModel
+
+    model = WorldModel.load(out / "world_model.pt")
+    assert model.metadata["fit"]["train_rows"] + model.metadata["fit"]["holdout_rows"] == 6000
+
+
+def test_1t_is_the_first_tenth_and_medium_expert_keeps_both_halves(store):
+    """DARA's 1T: the first tenth of each segment (medium-expert: of the medium part and of the
+    expert part), cut at the segment's tenth, with where it came from recorded."""
+    import json
+
+    from dynshift_agents.data import collect, first_fraction, list_datasets, load_transitions
+
+    source_id = collect("hopper", "medium-expert", size=600, seed=0, progress=False).spec.dataset_id
+    subset = first_fraction(source_id, 0.1)
+    assert subset.spec.dataset_id == "dynshift/hopper/medium-expert-first0p1-v0"
+    full, tenth = load_transitions(source_id), load_transitions(subset.spec.dataset_id)
+    assert len(tenth.obs) == 60
+    np.testing.assert_array_equal(tenth.obs[:30], full.obs[:30])      # the medium part's first tenth
+    np.testing.assert_array_equal(tenth.obs[30:], full.obs[300:330])  # the expert part's first tenth
+    np.testing.assert_array_equal(tenth.rewards[30:], full.rewards[300:330])
+    assert tenth.timeouts[29] or tenth.terminals[29]  # the medium part ends there
+    record = json.loads(subset.storage.metadata["dynshift"])
+    assert record["request"]["subset_of"] == source_id and record["request"]["fraction"] == 0.1
+    assert record["request"]["segments"] == [["medium", 30], ["expert", 30]]
+    row = next(r for r in list_datasets(subset.spec.dataset_id))
+    assert row["transitions"] == 60 and row["kind"] == "medium-expert"
+    assert first_fraction(source_id, 0.1).spec.dataset_id == subset.spec.dataset_id  # made once, then reused
+    with pytest.raises(ValueError, match=r"fraction must be a number in \(0, 1\)"):
+        first_fraction(source_id, 1.5)

@@ -114,7 +114,8 @@ def test_context_per_name_and_ant_legs():
 def test_info_dynamics_at_reset_and_every_step(env_id):
     env = gym.make(env_id, damping=0.75)
     _, info = env.reset(seed=0)
-    expected = {"mass": 1.0, "damping": 0.75, "scale_inertia": True, "crippled_legs": [], "morphology": "default"}
+    expected = {"mass": 1.0, "damping": 0.75, "scale_inertia": True, "crippled_legs": [], "morphology": "default",
+                "friction": 1.0, "gravity": 1.0}
     assert info["dynamics"] == expected
     for _ in range(3):
         assert env.step(env.action_space.sample())[4]["dynamics"] == expected

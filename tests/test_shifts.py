@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import gymnasium as gym
 import mujoco
 import numpy as np
@@ -16,14 +18,17 @@ def nominal(env_id):
     return gym.make(env_id).unwrapped
 
 
-def reference_model(env, *, mass=1.0, damping=1.0, zero_gear_joints=()):
+def reference_model(env, *, mass=1.0, damping=1.0, zero_gear_joints=(), friction=1.0, gravity=1.0):
     """The env's XML recompiled by MuJoCo with densities × mass (so masses and inertias scale
-    together), joint damping × damping and the gears of the given joints' actuators at zero."""
+    together), joint damping × damping, the gears of the given joints' actuators at zero, every
+    geom's friction × friction and gravity × gravity."""
     spec = mujoco.MjSpec.from_file(env.fullpath)
     total = spec.compiler.settotalmass
     spec.compiler.settotalmass = -1
+    spec.option.gravity = np.asarray(spec.option.gravity) * gravity
     for geom in spec.geoms:
         geom.density *= mass
+        geom.friction = np.asarray(geom.friction) * friction
     for joint in spec.joints:
         joint.damping = joint.damping * damping
     for actuator in spec.actuators:
@@ -168,3 +173,92 @@ def test_crippled_leg_is_red_and_uncrippled_leg_is_not():
     left = [env.model.geom(n).id for n in ("aux_1_geom", "left_leg_geom", "left_ankle_geom")]
     np.testing.assert_array_equal(rgba[left], np.tile(CRIPPLED_RGBA.astype(rgba.dtype), (3, 1)))
     assert not np.allclose(rgba[env.model.geom("aux_2_geom").id], [0.9, 0.1, 0.1, 1.0])
+
+
+# ---- friction and gravity ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("shift", [{"friction": 0.5}, {"friction": 2.0}, {"gravity": 0.5}, {"gravity": 1.5},
+                                   {"friction": 0.25, "gravity": 1.25, "mass": 1.5}])
+def test_friction_and_gravity_step_like_a_recompiled_model(env_id, shift):
+    env = gym.make(env_id, **shift).unwrapped
+    base = nominal(env_id).model
+    k_f, k_g = shift.get("friction", 1.0), shift.get("gravity", 1.0)
+    np.testing.assert_array_equal(env.model.geom_friction, base.geom_friction * k_f)
+    np.testing.assert_array_equal(env.model.opt.gravity, base.opt.gravity * k_g)
+    np.testing.assert_array_equal(env.model.dof_damping, base.dof_damping)
+    reference = reference_model(env, **shift)
+    np.testing.assert_allclose(env.model.geom_friction, reference.geom_friction, rtol=1e-12)
+    np.testing.assert_allclose(env.model.opt.gravity, reference.opt.gravity, rtol=1e-12)
+    action = np.random.default_rng(2).uniform(-1, 1, env.action_space.shape)
+    for _ in range(3):  # contacts form within a few steps of the reset
+        ours, theirs = step_both(env, reference, action)
+    np.testing.assert_allclose(ours.qpos, theirs.qpos, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(ours.qvel, theirs.qvel, rtol=0, atol=1e-9)
+
+
+def test_friction_changes_what_happens_on_the_floor():
+    """Not a no-op: a HalfCheetah pushing with the same actions moves differently on ice."""
+    def distance(**kwargs):
+        env = gym.make("DynShift/HalfCheetah-v0", **kwargs)
+        env.reset(seed=0)
+        rng = np.random.default_rng(0)
+        for _ in range(100):
+            env.step(rng.uniform(-1, 1, 6))
+        return env.unwrapped.data.qpos[0]
+
+    assert abs(distance(friction=0.05) - distance()) > 0.05
+
+
+def test_friction_map_and_ranges():
+    env = gym.make("DynShift/Hopper-v0", friction={"foot_geom": 0.5}).unwrapped
+    base = nominal("DynShift/Hopper-v0").model
+    foot = env.model.geom("foot_geom").id
+    expected = base.geom_friction.copy()
+    expected[foot] *= 0.5
+    np.testing.assert_array_equal(env.model.geom_friction, expected)
+    ranged = gym.make("DynShift/Hopper-v0", friction=(0.5, 1.5), gravity=(0.8, 1.2))
+    seen = set()
+    for seed in range(3):
+        _, info = ranged.reset(seed=seed)
+        model = ranged.unwrapped.model
+        k_f, k_g = info["dynamics"]["friction"], info["dynamics"]["gravity"]
+        assert 0.5 <= k_f <= 1.5 and 0.8 <= k_g <= 1.2
+        np.testing.assert_array_equal(model.geom_friction, base.geom_friction * k_f)
+        np.testing.assert_array_equal(model.opt.gravity, base.opt.gravity * k_g)
+        seen.add((k_f, k_g))
+    assert len(seen) == 3
+    again = gym.make("DynShift/Hopper-v0", friction=(0.5, 1.5), gravity=(0.8, 1.2))
+    assert again.reset(seed=1)[1]["dynamics"]["friction"] == ranged.reset(seed=1)[1]["dynamics"]["friction"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"friction": -1.0}, "friction must be a positive finite number"),
+    ({"friction": {"no_such_geom": 2.0}}, "friction: unknown Hopper name(s) ['no_such_geom']; valid names: floor, torso_geom"),
+    ({"gravity": 0.0}, "gravity must be a positive finite number"),
+    ({"gravity": {"torso": 2.0}}, "gravity must be a number or a (low, high) range"),
+    ({"gravity": "strong"}, "gravity must be a positive finite number"),
+    ({"friction": (2.0, 1.0)}, "a range needs low <= high"),
+])
+def test_bad_friction_and_gravity_raise(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        gym.make("DynShift/Hopper-v0", **kwargs)
+
+
+def test_friction_and_gravity_are_in_info_and_in_the_context_only_when_changed():
+    env = gym.make("DynShift/Hopper-v0", gravity=0.5, context_in_obs=True)
+    obs, info = env.reset(seed=0)
+    assert info["dynamics"]["gravity"] == 0.5 and info["dynamics"]["friction"] == 1.0
+    assert env.unwrapped.context_names == ("mass", "damping", "gravity")
+    assert obs[-1] == 0.5
+    plain = gym.make("DynShift/Hopper-v0", context_in_obs=True).unwrapped
+    assert plain.context_names == ("mass", "damping")
+    switching = gym.make("DynShift/Hopper-v0", schedule=[{"step": 2, "friction": 0.5}], context_in_obs=True)
+    switching.reset(seed=0)
+    assert switching.unwrapped.context_names == ("mass", "damping", "friction")
+    for _ in range(3):  # steps 0 and 1 run before the switch, step 2 after it
+        obs, *_, info = switching.step(np.zeros(3))
+    assert info["dynamics"]["friction"] == 0.5 and obs[-1] == 0.5
+    np.testing.assert_array_equal(switching.unwrapped.model.geom_friction,
+                                  nominal("DynShift/Hopper-v0").model.geom_friction * 0.5)

@@ -59,9 +59,17 @@ class DARAConfig:
     """Std of the Gaussian noise on the standardised inputs, during training only (0: none)."""
     holdout: float = 0.1
     """Fraction of each domain held out for the reported accuracies."""
+    model_data: str = "relabelled"
+    """Model-based bases (MOPO): the world model is fitted on target ∪ source with the source rewards
+    relabelled ("relabelled": the model's rewards carry −η·Δr where the source differs, so the
+    rollouts see the change too — the paper's step 4 read literally, MOPO learning from D ∪ D'), or
+    with the original rewards ("plain": only the real part of each batch is relabelled). Either way
+    the model's dynamics are learnt from both robots' transitions."""
 
     def __post_init__(self):
         self.hidden = tuple(self.hidden)
+        if self.model_data not in ("relabelled", "plain"):
+            raise ValueError(f"model_data must be 'relabelled' or 'plain', got {self.model_data!r}")
         if self.eta < 0 or self.clip <= 0 or self.steps < 0 or self.batch_size < 1 or self.noise_std < 0:
             raise ValueError(f"need eta ≥ 0, clip > 0, steps ≥ 0, batch_size ≥ 1, noise_std ≥ 0; got {asdict(self)}")
         if not 0 < self.holdout < 1:

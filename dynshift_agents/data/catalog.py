@@ -45,9 +45,11 @@ def _number(value: float) -> str:
 def shift_tag(env_kwargs: dict[str, Any]) -> str:
     """The shift part of a dataset name, ``""`` for nominal dynamics."""
     parts, rest = [], {}
-    order = {"mass": 0, "damping": 1, "crippled_legs": 2, "morphology": 3, "include_cfrc_ext_in_observation": 4}
-    for key, value in sorted(env_kwargs.items(), key=lambda item: (order.get(item[0], 5), item[0])):
-        if key in ("mass", "damping") and isinstance(value, (int, float)) and not isinstance(value, bool):
+    order = {"mass": 0, "damping": 1, "friction": 2, "gravity": 3, "crippled_legs": 4, "morphology": 5,
+             "include_cfrc_ext_in_observation": 6}
+    for key, value in sorted(env_kwargs.items(), key=lambda item: (order.get(item[0], 7), item[0])):
+        if key in ("mass", "damping", "friction", "gravity") and isinstance(value, (int, float)) \
+                and not isinstance(value, bool):
             if value != 1:
                 parts.append(f"{key}{_number(value)}")
         elif key == "crippled_legs" and isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value):

@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 
 import dynshift_envs  # noqa: F401  (registers the ids)
 from dynshift_agents.behaviour import UniformPolicy, index, load_policy, policy_info, references
-from dynshift_agents.data.catalog import KINDS, check_kind, dataset_id_for, datasets_root
+from dynshift_agents.data.catalog import KINDS, _number, check_kind, dataset_id_for, datasets_root, load_dataset
 from dynshift_agents.episodes import Episode, run_episodes
 from dynshift_envs import get_robot
 
@@ -267,6 +267,52 @@ def collect(env: str, kind: str, size: int | None = None, seed: int = 0, dataset
     with contextlib.suppress(OSError):
         staging.parent.rmdir()  # only if no other collection is staged there
     return dataset
+
+
+def first_fraction(dataset_id: str, fraction: float = 0.1, new_id: str | None = None,
+                   overwrite: bool = False) -> minari.MinariDataset:
+    """The first ``fraction`` of a collected dataset's transitions as a dataset of its own: DARA's
+    ``1T`` (the first tenth of the target data). Each segment contributes the first ``fraction`` of
+    its own transitions, so a *medium-expert* dataset gives half medium and half expert data (as the
+    code that uses DARA's data cuts it); other kinds have one segment, or (*mixed*) the first tenth
+    of the replay, in order. The last episode kept of a segment is cut (a truncation). The new
+    dataset (default id: ``<kind>-first<fraction>`` in place of the kind, e.g.
+    ``dynshift/hopper/medium-first0p1-v0``) records where it came from."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise ValueError(f"fraction must be a number in (0, 1), got {fraction!r}")
+    source = load_dataset(dataset_id)
+    record = json.loads(source.storage.metadata.get("dynshift", "{}"))
+    request = record.get("request")
+    if request is None:
+        raise ValueError(f"{dataset_id!r} was not collected by `dynshift collect` (no segments recorded)")
+    robot, kind = record["robot"], record["kind"]
+    if new_id is None:
+        prefix, _, name = dataset_id.rpartition("/")
+        stem, version = name.rsplit("-v", 1)
+        new_id = f"{prefix}/{stem}-first{_number(fraction)}-v{version}"
+    seeds = [m.get("seed") for m in source.storage.get_episode_metadata(range(source.total_episodes))]
+    episodes = [Episode(seed, np.asarray(e.observations), np.asarray(e.actions), np.asarray(e.rewards),
+                        np.asarray(e.terminations), np.asarray(e.truncations), np.asarray((e.infos or {})["dynamics"]))
+                for seed, e in zip(seeds, source.iterate_episodes())]
+    kept, start = [], 0
+    for _, steps in request["segments"]:  # episodes are stored segment after segment
+        segment, total = [], 0
+        while total < steps and start < len(episodes):
+            segment.append(episodes[start])
+            total += len(episodes[start])
+            start += 1
+        kept += _trim(segment, max(1, round(steps * fraction)))
+    subset_request = {"env_id": request["env_id"], "env_kwargs": request["env_kwargs"], "kind": kind,
+                      "subset_of": dataset_id, "fraction": fraction, "source_request": request,
+                      "segments": [[policy, max(1, round(steps * fraction))] for policy, steps in request["segments"]]}
+    if (datasets_root() / new_id).exists() and not overwrite:
+        existing = load_dataset(new_id)
+        if json.loads(existing.storage.metadata.get("dynshift", "{}")).get("request") != \
+                json.loads(json.dumps(subset_request)):
+            raise FileExistsError(f"dataset {new_id!r} exists with other settings; pass overwrite=True "
+                                  "(--overwrite) to replace it, or choose another dataset id")
+        return existing
+    return _write(new_id, request["env_id"], request["env_kwargs"], robot, kind, kept, subset_request, 0.0, overwrite)
 
 
 def _version() -> str:

@@ -1,0 +1,213 @@
+"""A sweep's dependency graph: collect → world model → train → evaluate / grid → report.
+
+Every task but the report is one ``dynshift`` command whose output directory is its unit of
+resume: ``collect``, ``train`` and ``grid`` continue where an interrupted run stopped, and a task
+whose output is complete is *done* and never run again. So running a spec twice trains nothing
+twice, and :func:`build_plan` tells from the files alone what is left (``dynshift sweep --dry-run``).
+
+Layout under the spec's ``output`` (the reproduction scripts' layout)::
+
+    <dataset>/<label>/seed<k>/          train.log, progress.csv, checkpoint/, eval.json, grid-<grid>/
+    <dataset>/world-model-<algorithm>-seed<s>.log
+    logs/collect-<dataset>.log
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from dynshift_agents.sweep.spec import AlgorithmSpec, GridSpec, SweepSpec
+
+DIVERGED = "diverged"
+"""The file a run that diverged leaves in its directory (its last log line): the papers' "—", final,
+never retried."""
+
+
+@dataclass
+class Task:
+    """One node of the graph."""
+
+    key: str
+    """Unique and readable: ``train dynshift/hopper/medium-v0 td3bc seed1``."""
+    kind: str
+    """collect, world-model, train, evaluate, grid or report."""
+    command: list[str] | None
+    """``dynshift`` arguments (``None`` for the report, written by the driver itself)."""
+    log: Path
+    deps: tuple[str, ...]
+    is_done: Callable[[], bool] = field(repr=False)
+    run_dir: Path | None = None
+    """Train, evaluate and grid tasks: the run they belong to (skipped if it diverged)."""
+    outputs: tuple[Path, ...] = ()
+
+    def shell(self) -> str:
+        """The command as one would type it."""
+        import shlex
+
+        return "dynshift " + " ".join(shlex.quote(a) for a in self.command) if self.command else "(report)"
+
+
+def slug(dataset_id: str) -> str:
+    return dataset_id.replace("/", "__")
+
+
+def run_dir(spec: SweepSpec, dataset_id: str, algorithm: AlgorithmSpec, seed: int) -> Path:
+    return spec.output / slug(dataset_id) / algorithm.directory / f"seed{seed}"
+
+
+def policy_name(algorithm: AlgorithmSpec, seed: int) -> str:
+    """A run's name in grid records (``label-seed<k>``; reports rename it ``label/seed<k>``)."""
+    return f"{algorithm.label}-seed{seed}"
+
+
+def _sets(values: dict[str, Any]) -> list[str]:
+    return [a for key, value in values.items() for a in ("--set", f"{key}={json.dumps(value)}")]
+
+
+def diverged(run: Path) -> bool:
+    return (run / DIVERGED).exists()
+
+
+def trained_steps(run: Path) -> int:
+    """Gradient steps in a run's checkpoint (0 without one)."""
+    from dynshift_agents.algorithms import describe
+
+    if not (run / "checkpoint" / "agent.json").exists():
+        return 0
+    return int(describe(run)["gradient_steps"])
+
+
+def grid_complete(records: Path, name: str, settings: int, episodes: int) -> bool:
+    """Every setting of the grid has its ``episodes`` records for policy ``name`` in ``records``."""
+    from dynshift_agents.evaluation import read_records
+
+    if not records.exists():
+        return False
+    counts: dict[int, int] = {}
+    for record in read_records(records):
+        if record["policy"] == name:
+            counts[record["setting_index"]] = counts.get(record["setting_index"], 0) + 1
+    return len(counts) == settings and all(n >= episodes for n in counts.values())
+
+
+def world_model_file(spec: SweepSpec, dataset_id: str, algorithm: str, seed: int) -> tuple[Path, dict[str, Any]]:
+    """The cached world model a model-based run uses, and the settings that fit it (precision
+    resolved here, so every machine of a cluster writes the file this driver expects)."""
+    from dynshift_agents import precision
+    from dynshift_agents.algorithms import algorithm_class
+    from dynshift_agents.experiment import world_model_path
+
+    config = dataclasses.replace(algorithm_class(algorithm).world_model_config(), **spec.world_model.set)
+    config = dataclasses.replace(config, precision=precision.resolve(config.precision))
+    settings = dict(spec.world_model.set) | {"precision": config.precision}
+    return world_model_path(dataset_id, config, seed), settings
+
+
+def build_plan(spec: SweepSpec) -> list[Task]:
+    """Every task of the sweep, dependencies before dependants."""
+    from dynshift_agents.algorithms import MODEL_BASED
+    from dynshift_agents.data.catalog import datasets_root
+
+    tasks: list[Task] = []
+    world_models: dict[Path, str] = {}
+    finals: list[str] = []
+    budget = spec.budget
+    for dataset in spec.datasets:
+        collect_key = f"collect {dataset.id}"
+        command = ["collect", dataset.robot, dataset.kind, "--dataset-id", dataset.id, "--seed", str(dataset.seed)]
+        if dataset.size is not None:
+            command += ["--size", str(dataset.size)]
+        if dataset.env_kwargs:
+            command += ["--env-kwargs", json.dumps(dataset.env_kwargs)]
+        store = datasets_root() / dataset.id
+        tasks.append(Task(collect_key, "collect", command, spec.output / "logs" / f"collect-{slug(dataset.id)}.log", (),
+                          lambda store=store: (store / "data").is_dir(), outputs=(store,)))
+        for algorithm in spec.algorithms_for(dataset.id):
+            for seed in spec.seeds:
+                run = run_dir(spec, dataset.id, algorithm, seed)
+                deps = [collect_key]
+                train = ["train", algorithm.algorithm, "--dataset", dataset.id, "--seed", str(seed), "--out", str(run),
+                         "--gradient-steps", str(budget.gradient_steps), "--checkpoint-every",
+                         str(budget.checkpoint_every), "--no-progress", "--threads", "1", *_sets(algorithm.set)]
+                if budget.eval_every:
+                    train += ["--eval-every", str(budget.eval_every), "--eval-episodes", str(budget.eval_episodes)]
+                if algorithm.algorithm in MODEL_BASED:
+                    model_seed = seed if spec.world_model.seed is None else spec.world_model.seed
+                    path, settings = world_model_file(spec, dataset.id, algorithm.algorithm, model_seed)
+                    key = world_models.get(path)
+                    if key is None:  # algorithms with the same model settings share one fit
+                        key = world_models[path] = f"world-model {dataset.id} {algorithm.algorithm} seed{model_seed}"
+                        tasks.append(Task(key, "world-model",
+                                          ["train", "world-model", "--dataset", dataset.id, "--for", algorithm.algorithm,
+                                           "--seed", str(model_seed), "--threads", "1", "--no-progress", *_sets(settings)],
+                                          spec.output / slug(dataset.id) / f"world-model-{algorithm.algorithm}-seed{model_seed}.log",
+                                          (collect_key,), path.exists, outputs=(path,)))
+                    deps.append(key)
+                    train += ["--world-model", str(path)]
+                train_key = f"train {dataset.id} {algorithm.label} seed{seed}"
+                tasks.append(Task(train_key, "train", train, run / "train.log", tuple(deps),
+                                  lambda run=run: diverged(run) or trained_steps(run) >= budget.gradient_steps,
+                                  run_dir=run, outputs=(run / "checkpoint",)))
+                if spec.evaluation.episodes:
+                    result = run / "eval.json"
+                    key = f"evaluate {dataset.id} {algorithm.label} seed{seed}"
+                    tasks.append(Task(key, "evaluate",
+                                      ["evaluate", str(run), "--episodes", str(spec.evaluation.episodes), "--seed",
+                                       str(spec.evaluation.seed), "--json", "--out", str(result)],
+                                      run / "evaluate.log", (train_key,),
+                                      lambda run=run, result=result: diverged(run) or result.exists(), run_dir=run,
+                                      outputs=(result,)))
+                    finals.append(key)
+                for grid in grids_for(spec, dataset.id, algorithm):
+                    folder = run / f"grid-{grid.name}"
+                    name = policy_name(algorithm, seed)
+                    key = f"grid {grid.name} {dataset.id} {algorithm.label} seed{seed}"
+                    tasks.append(Task(key, "grid",
+                                      ["grid", str(run), "--grid", grid.file or grid.name, "--episodes", str(grid.episodes),
+                                       "--seed", str(grid.seed), "--names", name, "--workers", "1", "--out", str(folder)],
+                                      run / f"grid-{grid.name}.log", (train_key,),
+                                      lambda run=run, folder=folder, name=name, grid=grid: diverged(run) or grid_complete(
+                                          folder / "records.jsonl", name, len(grid.settings), grid.episodes),
+                                      run_dir=run, outputs=(folder / "records.jsonl",)))
+                    finals.append(key)
+    from dynshift_agents.sweep import report
+
+    outputs = tuple(report.outputs(spec))
+    if outputs:
+        inputs = [t.outputs[0] for t in tasks if t.key in finals] + [
+            run_dir(spec, d.id, a, s) / name for d in spec.datasets for a in spec.algorithms_for(d.id)
+            for s in spec.seeds for name in ("progress.csv", DIVERGED)]
+        tasks.append(Task("report", "report", None, spec.output / "logs" / "report.log",
+                          tuple(t.key for t in tasks if t.kind in ("train", "evaluate", "grid")),
+                          lambda: _newer(outputs, inputs), outputs=outputs))
+    return tasks
+
+
+def grids_for(spec: SweepSpec, dataset_id: str, algorithm: AlgorithmSpec) -> list[GridSpec]:
+    return [g for g in spec.grids if (g.datasets is None or dataset_id in g.datasets)
+            and (g.algorithms is None or algorithm.label in g.algorithms)]
+
+
+def _newer(outputs: tuple[Path, ...], inputs: list[Path]) -> bool:
+    """Every output exists and none is older than an input that exists."""
+    if not all(p.exists() for p in outputs):
+        return False
+    newest_input = max((p.stat().st_mtime for p in inputs if p.exists()), default=0.0)
+    return min(p.stat().st_mtime for p in outputs) >= newest_input
+
+
+def task_environment() -> dict[str, str]:
+    """What every task's process gets: one torch thread, this driver's dataset store and DynShift
+    home (so a cluster's workers use the shared ones), headless rendering."""
+    from dynshift_agents.data.catalog import datasets_root
+    from dynshift_agents.home import dynshift_home
+
+    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MINARI_DATASETS_PATH": str(datasets_root().resolve()),
+           "DYNSHIFT_HOME": str(dynshift_home().resolve())}
+    env["MUJOCO_GL"] = os.environ.get("MUJOCO_GL", "egl")
+    return env

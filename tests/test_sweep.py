@@ -1,0 +1,222 @@
+"""``dynshift sweep``: specs checked before anything runs, a tiny sweep on a local Ray with 2 CPUs,
+interrupted and resumed, against its own commands run one by one."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dynshift_agents.sweep import SpecError, build_plan, load_spec, parse_spec
+
+STEPS, EPISODES = 400, 2
+TINY = {"net_arch": [16, 16], "batch_size": 32}
+
+
+def spec_values(output: str = "out") -> dict:
+    return {
+        "name": "tiny", "output": output, "seeds": [0, 1],
+        "budget": {"gradient_steps": STEPS, "checkpoint_every": 100, "eval_every": 200, "eval_episodes": EPISODES},
+        "evaluation": {"episodes": EPISODES},
+        "datasets": [{"id": "dynshift/hopper/random-v0", "collect": {"size": 1000}}],
+        "algorithms": {"bc": {"set": dict(TINY)}, "td3bc": {"set": dict(TINY)}},
+        "grids": [{"file": "grid.json", "episodes": 1, "compare": ["bc", "td3bc"], "baselines": [["td3bc", "bc"]]}],
+    }
+
+
+def write_spec(folder: Path, values: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "grid.json").write_text(json.dumps([{"mass": 0.5}, {"mass": 1.5}]))
+    lines = []  # a small TOML writer for these tables (tomllib only reads)
+
+    def value(v):
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+        return json.dumps(v)
+
+    for key in ("name", "output", "seeds"):
+        lines.append(f"{key} = {value(values[key])}")
+    for table in ("budget", "evaluation"):
+        lines += [f"[{table}]"] + [f"{k} = {value(v)}" for k, v in values[table].items()]
+    for dataset in values["datasets"]:
+        lines += ["[[datasets]]"] + [f"{k} = {value(v)}" for k, v in dataset.items()]
+    for label, table in values["algorithms"].items():
+        lines += [f"[algorithms.{label}]"] + [f"{k} = {value(v)}" for k, v in table.items()]
+    for grid in values["grids"]:
+        lines += ["[[grids]]"] + [f"{k} = {value(v)}" for k, v in grid.items()]
+    path = folder / "sweep.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def sweep_command(path: Path, *options: str) -> list[str]:
+    return [sys.executable, "-m", "dynshift_agents", "sweep", str(path), *options]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Bad specs fail before anything runs, naming the choices
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda v: v["algorithms"].update(nope={}), "unknown algorithm 'nope'; choose one of"),
+    (lambda v: v.update(seed=[0]), "unknown key 'seed' in the spec; valid keys: name"),
+    (lambda v: v["budget"].update(gradient_step=5), "unknown key 'gradient_step' in budget; valid keys: gradient_steps"),
+    (lambda v: v["grids"].append({"name": "mass-dumping"}), "unknown grid 'mass-dumping'; standard grids: mass-damping"),
+    (lambda v: v["grids"].append({"name": "ant-crippled"}), "grid ant-crippled applies to DynShift/Ant-v0, not"),
+    (lambda v: v["budget"].update(gradient_steps=-5), "budget.gradient_steps must be positive, got -5"),
+    (lambda v: v["algorithms"]["bc"]["set"].update(learning_rat=1e-3), "unknown BCConfig fields ['learning_rat']"),
+    (lambda v: v["datasets"][0]["collect"].update(kind="medum"), "set collect.kind to one of random, medium"),
+    (lambda v: v["grids"][0].update(compare=["bc", "cql"]), "'cql' is not one of 'bc', 'td3bc'"),
+    (lambda v: v.update(seeds=[0, 0]), "seeds must be a non-empty list of distinct integers"),
+])
+def test_a_bad_spec_names_the_bad_key_and_the_choices(tmp_path, change, message):
+    values = spec_values()
+    write_spec(tmp_path, values)
+    change(values)
+    with pytest.raises(SpecError, match=re.escape(message)):
+        parse_spec(values, tmp_path / "sweep.toml")
+
+
+def test_a_bad_spec_file_runs_nothing(tmp_path):
+    values = spec_values()
+    path = write_spec(tmp_path, values)
+    path.write_text(path.read_text().replace('name = "tiny"', 'name = "tiny"\nseed = 1'))
+    result = subprocess.run(sweep_command(path), capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "unknown key 'seed' in the spec; valid keys:" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------------------
+# A tiny sweep on a local Ray with 2 CPUs, interrupted and resumed
+
+
+def _runs(output: Path) -> list[Path]:
+    return sorted(output.glob("dynshift__hopper__random-v0/*/seed*"))
+
+
+def _steps(run: Path) -> int:
+    meta = run / "checkpoint" / "agent.json"
+    return json.loads(meta.read_text())["gradient_steps"] if meta.exists() else 0
+
+
+def _snapshot(output: Path) -> dict:
+    """What is on disk, read directly from the files (not through the plan)."""
+    state = {}
+    for run in _runs(output):
+        name = f"{run.parent.name} {run.name}"
+        records = run / "grid-grid" / "records.jsonl"
+        state[name] = {"steps": _steps(run), "meta_mtime": (run / "checkpoint" / "agent.json").stat().st_mtime_ns
+                       if _steps(run) else None, "eval": (run / "eval.json").exists(),
+                       "grid_records": len(records.read_text().splitlines()) if records.exists() else 0}
+    return state
+
+
+@pytest.fixture(scope="module")
+def interrupted(store, tmp_path_factory):
+    """The tiny sweep, interrupted (SIGINT) once its first run is evaluated, then resumed."""
+    pytest.importorskip("ray", reason="the sweep extra (pip install -e '.[sweep]') is not installed")
+    folder = tmp_path_factory.mktemp("sweep")
+    path = write_spec(folder, spec_values())
+    output = folder / "out"
+    first = subprocess.Popen(sweep_command(path, "--cpus", "2", "--no-progress"), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not list(output.glob("*/*/seed*/eval.json")) and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    first.send_signal(signal.SIGINT)
+    interrupted_output = first.communicate(timeout=120)[0]
+    before = _snapshot(output)
+    leftover = subprocess.run(["pgrep", "-f", str(output)], capture_output=True, text=True).stdout.split()
+    dry_run = subprocess.run(sweep_command(path, "--dry-run"), capture_output=True, text=True, check=True).stdout
+    resumed = subprocess.run(sweep_command(path, "--cpus", "2", "--no-progress"), capture_output=True, text=True,
+                             timeout=600)
+    return {"path": path, "output": output, "first_code": first.returncode, "first_output": interrupted_output,
+            "before": before, "leftover": leftover, "dry_run": dry_run, "resumed": resumed, "after": _snapshot(output)}
+
+
+def test_an_interrupted_sweep_stops_its_commands_and_resumes_training_each_run_exactly_once(interrupted):
+    assert interrupted["first_code"] not in (0, None), interrupted["first_output"]
+    assert "interrupted; run the same command again" in interrupted["first_output"]
+    assert interrupted["leftover"] == [], "commands of the interrupted sweep still running"
+    before, after = interrupted["before"], interrupted["after"]
+    assert any(s["steps"] < STEPS for s in before.values()) or any(not s["eval"] for s in before.values())
+    assert interrupted["resumed"].returncode == 0, interrupted["resumed"].stdout + interrupted["resumed"].stderr
+    assert len(after) == 4
+    for name, state in after.items():
+        assert state["steps"] == STEPS and state["eval"], name
+        assert state["grid_records"] == 2, name  # 2 settings × 1 episode: none lost, none repeated
+        if before.get(name, {}).get("steps") == STEPS:  # finished before the interrupt: never trained again
+            assert state["meta_mtime"] == before[name]["meta_mtime"], name
+    for run in _runs(interrupted["output"]):
+        with (run / "progress.csv").open() as f:
+            steps = [row["time/gradient_steps"] for row in csv.DictReader(f)]
+        assert len(steps) == len(set(steps)), f"{run}: logged steps repeated after resuming: {steps}"
+        records = [json.loads(line) for line in (run / "grid-grid" / "records.jsonl").read_text().splitlines()]
+        assert sorted((r["setting_index"], r["episode"]) for r in records) == [(0, 0), (1, 0)]
+
+
+def test_dry_run_lists_exactly_the_missing_tasks(interrupted):
+    before = interrupted["before"]
+    missing = {"report"}
+    for algorithm in ("bc", "td3bc"):
+        for seed in (0, 1):
+            state = before.get(f"{algorithm} seed{seed}", {"steps": 0, "eval": False, "grid_records": 0})
+            tail = f"dynshift/hopper/random-v0 {algorithm} seed{seed}"
+            missing |= {f"train {tail}"} if state["steps"] < STEPS else set()
+            missing |= {f"evaluate {tail}"} if not state["eval"] else set()
+            missing |= {f"grid grid {tail}"} if state["grid_records"] < 2 else set()
+    listed = {line.strip() for line in interrupted["dry_run"].splitlines()[1:] if not line.startswith("      ")}
+    assert listed == missing
+    assert f"14 tasks, {14 - len(missing)} done, {len(missing)} to run" in interrupted["dry_run"]
+    ran = {line.split(None, 1)[1].rsplit(" (", 1)[0] for line in interrupted["resumed"].stdout.splitlines()
+           if line.startswith("done ")}
+    assert ran == missing
+
+
+def test_the_sweep_writes_what_its_commands_write_one_by_one(interrupted, tmp_path):
+    """Same records (final evaluations, grid episodes) and the same scores table as running the
+    plan's commands one after another, in this process, into another output."""
+    from dynshift_agents.cli import main
+    from dynshift_agents.sweep import report
+
+    path = write_spec(tmp_path, spec_values(output="by-hand"))
+    spec = load_spec(path)
+    for task in build_plan(spec):
+        if task.command is not None and not task.is_done():
+            main(task.command)
+    report.write(spec)
+    swept, by_hand = interrupted["output"], tmp_path / "by-hand"
+    for run in _runs(swept):
+        twin = by_hand / run.relative_to(swept)
+        assert json.loads((run / "eval.json").read_text())["returns"] == json.loads((twin / "eval.json").read_text())["returns"]
+        key = lambda r: (r["setting_index"], r["episode"], r["return"], r["length"])  # noqa: E731
+        records = [sorted(map(key, map(json.loads, (r / "grid-grid" / "records.jsonl").read_text().splitlines())))
+                   for r in (run, twin)]
+        assert records[0] == records[1]
+    assert (swept / "reports" / "scores.md").read_text() == (by_hand / "reports" / "scores.md").read_text()
+    assert (swept / "reports" / "dynshift__hopper__random-v0" / "grid" / "table.md").read_text() == \
+        (by_hand / "reports" / "dynshift__hopper__random-v0" / "grid" / "table.md").read_text()
+    shutil.rmtree(by_hand)
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parents[1].glob("experiments/*.toml")), ids=lambda p: p.stem)
+def test_the_shipped_specs_are_valid_and_their_commands_parse(path):
+    from dynshift_agents.cli import build_parser
+
+    spec = load_spec(path)
+    tasks = build_plan(spec)
+    assert len({t.key for t in tasks}) == len(tasks)
+    parser = build_parser()
+    for task in tasks:
+        assert all(dep in {t.key for t in tasks[:tasks.index(task)]} for dep in task.deps), task.key
+        if task.command is not None:
+            parser.parse_args(task.command)
