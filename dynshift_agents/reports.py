@@ -215,7 +215,8 @@ def learning_curves(runs: dict[str, list[str | os.PathLike]], path: str | os.Pat
     ax.set_xlabel("gradient steps")
     ax.set_ylabel(metric.split("/")[-1].replace("_", " "))
     ax.set_title(title or metric)
-    ax.legend(fontsize=8)
+    if curves:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -220,3 +220,22 @@ def test_the_shipped_specs_are_valid_and_their_commands_parse(path):
         assert all(dep in {t.key for t in tasks[:tasks.index(task)]} for dep in task.deps), task.key
         if task.command is not None:
             parser.parse_args(task.command)
+
+
+def test_a_run_that_diverges_is_recorded_once_and_not_retried(store, tmp_path):
+    """TD3+BC with a |Q| limit it passes at once: the run is marked diverged ("—" in the table), its
+    evaluation is skipped, the sweep finishes, and a second run of the sweep finds nothing to do."""
+    values = spec_values(output="unstable")
+    values.update(seeds=[0], grids=[])
+    values["algorithms"] = {"td3bc": {"set": dict(TINY) | {"q_limit": 1e-3}}}
+    path = write_spec(tmp_path, values)
+    first = subprocess.run(sweep_command(path, "--cpus", "1", "--no-progress"), capture_output=True, text=True)
+    assert first.returncode == 0, first.stdout + first.stderr
+    run = tmp_path / "unstable" / "dynshift__hopper__random-v0" / "td3bc" / "seed0"
+    assert "diverged at gradient step" in (run / "diverged").read_text()
+    assert not (run / "eval.json").exists()
+    assert "2 diverged" in first.stdout and "failed" not in first.stdout  # the run and its moot evaluation
+    scores = (tmp_path / "unstable" / "reports" / "scores.md").read_text()
+    assert "| dynshift/hopper/random-v0 | 1.1 | — | — |" in scores
+    again = subprocess.run(sweep_command(path, "--dry-run"), capture_output=True, text=True, check=True).stdout
+    assert "4 tasks, 4 done, 0 to run" in again

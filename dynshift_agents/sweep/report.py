@@ -98,6 +98,16 @@ def holdout_mse(spec: SweepSpec, dataset_id: str) -> str:
     return f"{np.mean(mses):.4f}" if mses else "—"
 
 
+def _evaluated(run: Path, metric: str = "eval/d4rl_score") -> bool:
+    """The run's log has at least one periodic evaluation."""
+    import csv
+
+    if not (run / "progress.csv").exists():
+        return False
+    with (run / "progress.csv").open(newline="") as f:
+        return any(row.get(metric) for row in csv.DictReader(f))
+
+
 def grid_records(spec: SweepSpec, dataset_id: str, grid) -> list[dict]:
     """The records of every run of ``dataset_id`` on ``grid``, policies named ``label/seed<k>``."""
     from dynshift_agents.evaluation import read_records
@@ -127,9 +137,8 @@ def write(spec: SweepSpec) -> list[Path]:
         written.append(path)
     if spec.reports.curves and spec.budget.eval_every:
         for dataset in spec.datasets:
-            runs = {a.label: [run_dir(spec, dataset.id, a, s) for s in spec.seeds
-                              if (run_dir(spec, dataset.id, a, s) / "progress.csv").exists()]
-                    for a in spec.algorithms_for(dataset.id)}
+            runs = {a.label: [run for s in spec.seeds if _evaluated(run := run_dir(spec, dataset.id, a, s))]
+                    for a in spec.algorithms_for(dataset.id)}  # a run that diverged before its first evaluation has none
             runs = {label: found for label, found in runs.items() if found}
             path = spec.results / f"curves-{slug(dataset.id)}.png"
             robot, kind = dataset.id.split("/")[1:3]
