@@ -192,6 +192,10 @@ def bench_learners(steps: int, repeats: int) -> dict[str, float]:
         agent.learner.set_logger(configure(None, []))
         rates[cls.name] = timed(lambda: agent.learner.train(gradient_steps=50, batch_size=256), max(1, steps // 50),
                                 repeats) * 50
+    from dynshift_agents.algorithms import FB
+
+    fb = FB("DynShift/HalfCheetah-v0", data, FB.config_class(batch_size=256), seed=0)  # CPU-scale FB networks
+    rates["fb (CPU scale)"] = timed(lambda: fb.train_block(50), max(1, steps // 50), repeats) * 50
     return rates
 
 

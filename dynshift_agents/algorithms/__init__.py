@@ -1,6 +1,7 @@
 """Offline learners in three layers: the generic trainer (:mod:`.agent`), the Stable-Baselines3
 learner layer (:mod:`.sb3`) with the model-free learners on it, and the model-based layer
-(:mod:`.model_based`) with MOPO, AugWM and RAMBO. :mod:`.registry` knows them by name."""
+(:mod:`.model_based`) with MOPO, AugWM and RAMBO; FB (:mod:`.fb`) has its own training block on the
+generic trainer. :mod:`.registry` knows them by name."""
 
 from dynshift_agents.algorithms.agent import Agent, AgentConfig, DivergenceError, UnsafeCheckpointError
 from dynshift_agents.algorithms.augwm import AugWM, AugWMConfig
@@ -11,6 +12,7 @@ from dynshift_agents.algorithms.bear import BEAR, BEARConfig
 from dynshift_agents.algorithms.bracp import BRACP, BRACConfig
 from dynshift_agents.algorithms.cql import CQL, CQLConfig
 from dynshift_agents.algorithms.encoder import ObservationEncoder
+from dynshift_agents.algorithms.fb import FB, FBConfig
 from dynshift_agents.algorithms.iql import IQL, IQLConfig
 from dynshift_agents.algorithms.model_based import LEARNERS, ModelBasedAgent, ModelBasedConfig
 from dynshift_agents.algorithms.mopo import MOPO, MOPOConfig
@@ -21,6 +23,6 @@ from dynshift_agents.algorithms.td3bc import TD3BC, TD3BCConfig
 
 __all__ = ["ALGORITHMS", "AWR", "AWRConfig", "Agent", "AgentConfig", "AugWM", "AugWMConfig", "BC", "BCConfig", "BCQ",
            "BCQConfig", "BEAR", "BEARConfig", "BRACConfig", "BRACP", "CQL", "CQLConfig",
-           "DivergenceError", "IQL", "IQLConfig", "LEARNERS", "MODEL_BASED", "MOPO", "MOPOConfig", "ModelBasedAgent",
+           "DivergenceError", "FB", "FBConfig", "IQL", "IQLConfig", "LEARNERS", "MODEL_BASED", "MOPO", "MOPOConfig", "ModelBasedAgent",
            "ModelBasedConfig", "ObservationEncoder", "RAMBO", "RAMBOConfig", "SB3Agent", "SB3Config", "TD3BC",
            "TD3BCConfig", "UnsafeCheckpointError", "algorithm_class", "describe", "load"]

@@ -14,6 +14,7 @@ from dynshift_agents.algorithms.bcq import BCQ
 from dynshift_agents.algorithms.bear import BEAR
 from dynshift_agents.algorithms.bracp import BRACP
 from dynshift_agents.algorithms.cql import CQL
+from dynshift_agents.algorithms.fb import FB
 from dynshift_agents.algorithms.iql import IQL
 from dynshift_agents.algorithms.model_based import ModelBasedAgent
 from dynshift_agents.algorithms.mopo import MOPO
@@ -21,7 +22,7 @@ from dynshift_agents.algorithms.rambo import RAMBO
 from dynshift_agents.algorithms.td3bc import TD3BC
 
 ALGORITHMS: dict[str, type[Agent]] = {cls.name: cls for cls in (ModelBasedAgent, MOPO, AugWM, RAMBO, BC, CQL, IQL, TD3BC,
-                                                                 BCQ, BEAR, BRACP, AWR)}
+                                                                 BCQ, BEAR, BRACP, AWR, FB)}
 """Algorithm name → class (``dynshift train NAME``)."""
 MODEL_BASED = sorted(name for name, cls in ALGORITHMS.items() if issubclass(cls, ModelBasedAgent))
 """The algorithms that train on a world model (``dynshift train world-model --for NAME``)."""

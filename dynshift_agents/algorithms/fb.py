@@ -1,0 +1,272 @@
+"""FB: forward-backward representations, a behaviour foundation model (Touati & Ollivier 2021;
+Touati, Rapin, Ollivier 2023), pre-trained without rewards; the contextual variant for changed
+dynamics is Jeen & Cullen 2024.
+
+Three networks: F(s, a, z) with two heads, B(s) and an actor π(s, z). Trained on reward-free
+transitions, F(s, a, z)ᵀB(s⁺) approximates the successor measure of π_z relative to the data's
+state distribution ρ, M^{π_z}(s, a, ds⁺) ≈ F(s, a, z)ᵀB(s⁺) ρ(ds⁺), so for any reward r the Q of π_z is
+F(s, a, z)ᵀ E_ρ[r(s⁺) B(s⁺)] and the policy for r is π(·, z_r) with z_r = √d · normalise(E[r · B(s')])
+(:meth:`FB.infer_z`), with no further training.
+
+Each update, on a batch of (s, a, s') and z (half drawn on the sphere of radius √d, half √d ·
+normalise(B(s'_perm)) of permuted batch states):
+
+- FB loss (:func:`fb_loss`): M_i = F_i(s, a, z) B(s')ᵀ, a batch × batch matrix per head; target
+  M̄ = γ · min_k F̄_k(s', a', z) B̄(s')ᵀ with a' = π(s', z) plus clipped noise and the Polyak targets F̄,
+  B̄; loss ½ Σ_i mean_offdiag((M_i − M̄)²) − Σ_i mean(diag M_i).
+- Orthonormality of B (:func:`orthonormality_loss`) on C = B(s') B(s')ᵀ: −2 mean(diag C) +
+  mean_offdiag(C²).
+- Actor: −min_i F_i(s, a_π, z)ᵀ z with a_π = π(s, z) plus clipped noise.
+
+Deviations, deliberate: terminals are ignored (as in two of the three public implementations, and
+since episodes of these robots end by falling, not by reaching a goal); B's output is normalised to
+norm √d per state (one public convention); CPU-scale networks by default (:data:`PAPER_SCALE` is the
+papers' size, a preset); actions are in [−1, 1] (the env's box rescaled).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from dynshift_agents.algorithms.agent import Agent, AgentConfig
+from dynshift_agents.algorithms.behaviour_models import mlp
+
+
+@dataclass
+class FBConfig(AgentConfig):
+    """FB's settings: the public implementations' values, CPU-scale networks and batch."""
+
+    z_dim: int = 50
+    """d, the dimension of z and of B (50 in the papers; 100 for walker in one codebase)."""
+    gamma: float = 0.98
+    learning_rate: float = 1e-4
+    """Adam's step for F, B and the actor."""
+    tau: float = 0.01
+    """Polyak averaging of the target F̄ and B̄."""
+    batch_size: int = 256
+    """The papers: 512–1024 (the off-diagonal terms compare every pair of the batch)."""
+    z_mix_ratio: float = 0.5
+    """Fraction of each batch whose z is √d·normalise(B(s')) of permuted batch states, not a random z."""
+    orthonormality_coef: float = 1.0
+    forward_hidden: tuple[int, ...] = (256,)
+    """Hidden layers of F's two input branches, (s, a) and (s, z) (the papers: 1024 → 512)."""
+    forward_embedding: int = 128
+    """Output width of each of F's branches (the papers: 512)."""
+    head_hidden: tuple[int, ...] = (256,)
+    """Hidden layers of each of F's two heads (the papers: 1024)."""
+    backward_hidden: tuple[int, ...] = (256, 256)
+    actor_hidden: tuple[int, ...] = (256, 256)
+    actor_noise: float = 0.2
+    """Std of the Gaussian noise on the actor's actions in training (truncated at ``noise_clip``)."""
+    noise_clip: float = 0.3
+    inference_samples: int = 10_000
+    """Reward-labelled transitions (drawn from the training data, seeded) behind the z stored after
+    training; the papers: 5 000–50 000."""
+
+    def __post_init__(self):
+        for name in ("forward_hidden", "head_hidden", "backward_hidden", "actor_hidden"):
+            setattr(self, name, tuple(getattr(self, name)))
+        if self.z_dim < 1 or self.batch_size < 2 or not 0 <= self.z_mix_ratio <= 1 or not 0 < self.gamma < 1:
+            raise ValueError(f"need z_dim ≥ 1, batch_size ≥ 2, z_mix_ratio in [0, 1], gamma in (0, 1); got "
+                             f"{dataclasses.asdict(self)}")
+
+
+PAPER_SCALE = dict(forward_hidden=(1024,), forward_embedding=512, head_hidden=(1024,), backward_hidden=(256, 256, 256),
+                   actor_hidden=(1024, 1024), batch_size=1024)
+"""The public implementations' network sizes and batch (``--set`` them for paper-scale runs)."""
+
+
+def sphere(z: torch.Tensor) -> torch.Tensor:
+    """Rows scaled to norm √d."""
+    return z * (z.shape[-1] ** 0.5) / z.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+
+
+def mean_off_diagonal(x: torch.Tensor) -> torch.Tensor:
+    """The mean of the off-diagonal entries of the last two (square) dimensions (sum minus trace:
+    no boolean indexing, which costs more than the matrix products at these sizes)."""
+    n = x.shape[-1]
+    return (x.sum((-2, -1)) - x.diagonal(dim1=-2, dim2=-1).sum(-1)) / (n * n - n)
+
+
+def fb_loss(m: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """½ Σ_i mean_offdiag((M_i − M̄)²) − Σ_i mean(diag M_i) for heads ``m`` [heads, n, n] and the
+    (already discounted) target ``target`` [n, n]."""
+    return 0.5 * mean_off_diagonal((m - target) ** 2).sum() - m.diagonal(dim1=-2, dim2=-1).mean(-1).sum()
+
+
+def orthonormality_loss(b: torch.Tensor) -> torch.Tensor:
+    """−2 mean(diag C) + mean_offdiag(C²), C = B Bᵀ over a batch of B rows ``b`` [n, d]."""
+    c = b @ b.T
+    return -2 * c.diagonal().mean() + mean_off_diagonal(c ** 2)
+
+
+class ForwardBackward(nn.Module):
+    """F (two heads) and B; the actor is separate."""
+
+    def __init__(self, obs_dim: int, action_dim: int, config: FBConfig):
+        super().__init__()
+        d = config.z_dim
+        self.sa = mlp(obs_dim + action_dim, config.forward_embedding, config.forward_hidden)
+        self.sz = mlp(obs_dim + d, config.forward_embedding, config.forward_hidden)
+        self.heads = nn.ModuleList(mlp(2 * config.forward_embedding, d, config.head_hidden) for _ in range(2))
+        self.backward_net = mlp(obs_dim, d, config.backward_hidden)
+
+    def forward_heads(self, obs: torch.Tensor, actions: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """F_i(s, a, z) for both heads: [2, n, d]."""
+        h = torch.cat([torch.relu(self.sa(torch.cat([obs, actions], -1))), torch.relu(self.sz(torch.cat([obs, z], -1)))], -1)
+        return torch.stack([head(h) for head in self.heads])
+
+    def backward_rep(self, obs: torch.Tensor) -> torch.Tensor:
+        """B(s), on the sphere of radius √d."""
+        return sphere(self.backward_net(obs))
+
+    def losses(self, obs, actions, next_obs, next_actions, z, target: "ForwardBackward",
+               gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """The FB loss against the Polyak ``target`` (``next_actions`` are the policy's at s') and the
+        orthonormality loss of B on the batch's next states."""
+        with torch.no_grad():
+            target_f = target.forward_heads(next_obs, next_actions, z)
+            target_b = target.backward_rep(next_obs)
+            m_target = gamma * torch.minimum(target_f[0] @ target_b.T, target_f[1] @ target_b.T)
+        b = self.backward_rep(next_obs)
+        return fb_loss(self.forward_heads(obs, actions, z) @ b.T, m_target), orthonormality_loss(b)
+
+
+class Actor(nn.Module):
+    def __init__(self, obs_dim: int, action_dim: int, config: FBConfig):
+        super().__init__()
+        self.net = mlp(obs_dim + config.z_dim, action_dim, config.actor_hidden)
+
+    def forward(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.net(torch.cat([obs, z], -1)))
+
+
+class FB(Agent):
+    """Forward-backward pre-training on a dataset's transitions (rewards unused), then task inference."""
+
+    name: ClassVar[str] = "fb"
+    config_class: ClassVar[type[FBConfig]] = FBConfig
+    config: FBConfig
+
+    def build(self) -> None:
+        obs_dim, action_dim = self.encoder.obs_dim, self.action_space.shape[0]
+        torch.manual_seed(self.seed)
+        self.fb = ForwardBackward(obs_dim, action_dim, self.config)
+        self.fb_target = ForwardBackward(obs_dim, action_dim, self.config)
+        self.fb_target.load_state_dict(self.fb.state_dict())
+        self.fb_target.requires_grad_(False)
+        self.actor = Actor(obs_dim, action_dim, self.config)
+        self.fb_optimizer = torch.optim.Adam(self.fb.parameters(), lr=self.config.learning_rate)
+        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=self.config.learning_rate)
+        self.z = sphere(torch.ones(1, self.config.z_dim))[0]
+        """The task the policy acts for (set by :meth:`infer_z`; after training, the data's own reward)."""
+        self.low = torch.as_tensor(self.action_space.low, dtype=torch.float32)
+        self.high = torch.as_tensor(self.action_space.high, dtype=torch.float32)
+
+    def attach_dataset(self, dataset) -> None:
+        super().attach_dataset(dataset)
+        self._obs = torch.as_tensor(self.encoder(dataset.obs))
+        self._next_obs = torch.as_tensor(self.encoder(dataset.next_obs))
+        self._actions = 2 * (torch.as_tensor(dataset.actions) - self.low) / (self.high - self.low) - 1
+        self._rewards = torch.as_tensor(dataset.rewards, dtype=torch.float32)
+
+    # -- training -------------------------------------------------------------------------------------
+
+    def sample_z(self, n: int, next_obs: torch.Tensor) -> torch.Tensor:
+        """z for a batch: random on the sphere, a ``z_mix_ratio`` share from B of permuted batch states."""
+        z = sphere(torch.randn(n, self.config.z_dim, generator=self.generator))
+        mixed = torch.rand(n, generator=self.generator) < self.config.z_mix_ratio
+        with torch.no_grad():
+            from_b = self.fb.backward_rep(next_obs[torch.randperm(n, generator=self.generator)])
+        return torch.where(mixed[:, None], from_b, z)
+
+    def _noisy(self, actions: torch.Tensor) -> torch.Tensor:
+        noise = (torch.randn(actions.shape, generator=self.generator) * self.config.actor_noise)
+        return (actions + noise.clamp(-self.config.noise_clip, self.config.noise_clip)).clamp(-1, 1)
+
+    def update(self, obs, actions, next_obs, z) -> dict[str, float]:
+        """One FB and one actor update on a batch (actions in [−1, 1])."""
+        with torch.no_grad():
+            next_actions = self._noisy(self.actor(next_obs, z))
+        loss_fb, loss_orth = self.fb.losses(obs, actions, next_obs, next_actions, z, self.fb_target, self.config.gamma)
+        self.fb_optimizer.zero_grad()
+        (loss_fb + self.config.orthonormality_coef * loss_orth).backward()
+        self.fb_optimizer.step()
+        f_pi = self.fb.forward_heads(obs, self._noisy(self.actor(obs, z)), z)
+        q = torch.minimum(*(f_pi * z).sum(-1))
+        loss_actor = -q.mean()
+        self.actor_optimizer.zero_grad()
+        loss_actor.backward()
+        self.actor_optimizer.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(list(self.fb_target.parameters()), list(self.fb.parameters()), self.config.tau)
+        return {"fb_loss": loss_fb.detach(), "orthonormality_loss": loss_orth.detach(),
+                "actor_loss": loss_actor.detach(), "q": q.detach().mean()}
+
+    def train_block(self, steps: int) -> dict[str, float]:
+        totals: dict[str, torch.Tensor] = {}
+        n = len(self._obs)
+        for _ in range(steps):
+            rows = torch.randint(n, (self.config.batch_size,), generator=self.generator)
+            next_obs = self._next_obs[rows]
+            stats = self.update(self._obs[rows], self._actions[rows], next_obs, self.sample_z(len(rows), next_obs))
+            for key, value in stats.items():
+                totals[key] = totals.get(key, 0) + value
+        self._q_mean = float(totals["q"]) / steps
+        return {f"train/{k}": float(v) / steps for k, v in totals.items() if k != "q"}
+
+    def q_mean(self) -> float | None:
+        return getattr(self, "_q_mean", None)
+
+    def after_block(self) -> None:
+        """Keep the task the policy acts for current: z inferred from the training data's own rewards
+        (so every checkpoint and periodic evaluation acts for the data's task)."""
+        self.infer_z(self.dataset.next_obs, self.dataset.rewards, samples=self.config.inference_samples)
+
+    # -- task inference ---------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def infer_z(self, next_obs: np.ndarray, rewards: np.ndarray, samples: int | None = None,
+                seed: int = 0) -> torch.Tensor:
+        """z = √d · normalise(mean(r · B(s'))) over ``samples`` transitions drawn without replacement
+        (all when ``None`` or more than there are); sets the policy's task and returns it."""
+        next_obs, rewards = np.asarray(next_obs), np.asarray(rewards, dtype=np.float32)
+        if samples is not None and samples < len(rewards):
+            rows = np.random.default_rng(seed).choice(len(rewards), samples, replace=False)
+            next_obs, rewards = next_obs[rows], rewards[rows]
+        b = self.fb.backward_rep(torch.as_tensor(self.encoder(next_obs)))
+        self.z = sphere((torch.as_tensor(rewards)[:, None] * b).mean(0, keepdim=True))[0]
+        return self.z
+
+    # -- acting and persistence ------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def act(self, policy_obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        obs = torch.as_tensor(policy_obs, dtype=torch.float32)
+        actions = self.actor(obs, self.z.expand(len(obs), -1))
+        if not deterministic:
+            actions = self._noisy(actions)
+        return ((actions + 1) / 2 * (self.high - self.low) + self.low).numpy()
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [*self.fb.parameters(), *self.actor.parameters()]
+
+    def tensors(self) -> dict[str, Any]:
+        return {"fb": self.fb.state_dict(), "fb_target": self.fb_target.state_dict(), "actor": self.actor.state_dict(),
+                "fb_optimizer": self.fb_optimizer.state_dict(), "actor_optimizer": self.actor_optimizer.state_dict(),
+                "z": self.z, "generator": self.generator.get_state()}
+
+    def load_tensors(self, tensors: dict[str, Any]) -> None:
+        self.fb.load_state_dict(tensors["fb"])
+        self.fb_target.load_state_dict(tensors["fb_target"])
+        self.actor.load_state_dict(tensors["actor"])
+        self.fb_optimizer.load_state_dict(tensors["fb_optimizer"])
+        self.actor_optimizer.load_state_dict(tensors["actor_optimizer"])
+        self.z = tensors["z"]
+        self.generator.set_state(tensors["generator"])

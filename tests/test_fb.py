@@ -1,0 +1,107 @@
+"""FB: its losses against a direct computation, the successor measure of a small chain learnt
+exactly enough, task inference, and the agent's train / infer / save / load / predict."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dynshift_agents.algorithms.fb import FB, FBConfig, ForwardBackward, fb_loss, orthonormality_loss, sphere
+
+
+def test_fb_loss_against_a_direct_computation():
+    rng = np.random.default_rng(0)
+    m = rng.normal(size=(2, 4, 4))
+    target = rng.normal(size=(4, 4))
+    expected = 0.0
+    for i in range(2):
+        off = [(m[i, j, k] - target[j, k]) ** 2 for j in range(4) for k in range(4) if j != k]
+        expected += 0.5 * np.mean(off) - np.mean([m[i, j, j] for j in range(4)])
+    assert fb_loss(torch.as_tensor(m), torch.as_tensor(target)).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_orthonormality_loss_against_a_direct_computation():
+    b = np.random.default_rng(1).normal(size=(5, 3))
+    c = b @ b.T
+    expected = -2 * np.mean(np.diag(c)) + np.mean([c[j, k] ** 2 for j in range(5) for k in range(5) if j != k])
+    assert orthonormality_loss(torch.as_tensor(b)).item() == pytest.approx(expected, rel=1e-12)
+    # orthonormal rows (C = I) are its minimum among rows of unit norm
+    assert orthonormality_loss(torch.eye(3)).item() == pytest.approx(-2.0)
+
+
+def test_the_successor_measure_of_a_chain_is_learnt():
+    """A cycle of n one-hot states under a fixed policy (always the next state): F(s)ᵀB(s⁺)·ρ(s⁺) must
+    approach M = Σ_t γ^t P^{t+1} = (I − γP)⁻¹P, computed exactly, with ρ uniform (the data's
+    next-state distribution)."""
+    n, gamma, steps = 6, 0.5, 2500
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    config = FBConfig(z_dim=n, forward_hidden=(64,), forward_embedding=32, head_hidden=(64,), backward_hidden=(64,))
+    net, target = ForwardBackward(n, 1, config), ForwardBackward(n, 1, config)
+    target.load_state_dict(net.state_dict())
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, [int(0.6 * steps), int(0.85 * steps)], 0.1)
+    states = torch.eye(n)
+    successor = torch.roll(states, -1, dims=0)
+    z = sphere(torch.ones(1, n))
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        rows = torch.randint(n, (128,), generator=generator)
+        zeros = torch.zeros(128, 1)
+        loss_fb, loss_orth = net.losses(states[rows], zeros, successor[rows], zeros, z.expand(128, -1), target, gamma)
+        optimizer.zero_grad()
+        (loss_fb + loss_orth).backward()
+        optimizer.step()
+        schedule.step()  # a decaying step: Adam's noise floor would otherwise stay near 0.07
+        with torch.no_grad():
+            torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), 0.05)
+    p = successor.numpy().astype(np.float64)  # P[s, s'] = 1 for s' the next state of s
+    exact = np.linalg.solve(np.eye(n) - gamma * p, p)
+    with torch.no_grad():
+        f = net.forward_heads(states, torch.zeros(n, 1), z.expand(n, -1))
+        learnt = (torch.minimum(f[0] @ net.backward_rep(states).T, f[1] @ net.backward_rep(states).T) / n).numpy()
+    assert np.abs(learnt - exact).max() < 0.03, np.round(learnt - exact, 3)  # entries 0.03–1.02; measured 0.0095
+
+
+def _agent(data, **overrides) -> FB:
+    config = FBConfig(**dict(z_dim=8, batch_size=32, forward_hidden=(16,), forward_embedding=16, head_hidden=(16,),
+                             backward_hidden=(16,), actor_hidden=(16,), inference_samples=500) | overrides)
+    return FB("DynShift/HalfCheetah-v0", data, config, seed=0)
+
+
+def test_task_inference_points_the_right_way_and_has_norm_sqrt_d(tiny):
+    _, data = tiny
+    agent = _agent(data)
+    with torch.no_grad():
+        b = agent.fb.backward_rep(torch.as_tensor(agent.encoder(data.next_obs))).numpy()
+    w = np.random.default_rng(0).normal(size=8)
+    z = agent.infer_z(data.next_obs, b @ w).numpy()  # a reward that is a linear function of B
+    assert np.linalg.norm(z) == pytest.approx(np.sqrt(8), rel=1e-5)
+    expected = b.T @ (b @ w) / len(b)  # z ∝ Cov_B · w: the right side of every hyperplane through 0
+    assert np.dot(z, expected) / (np.linalg.norm(z) * np.linalg.norm(expected)) == pytest.approx(1.0, abs=1e-5)
+    assert np.dot(z, w) > 0
+    assert np.linalg.norm(agent.infer_z(data.next_obs, -3.0 * (b @ w)).numpy() + z) < 1e-4  # r → −3r: z → −z
+
+
+def test_fb_trains_infers_saves_loads_and_predicts_identically(tiny, tmp_path):
+    from dynshift_agents.algorithms import load
+
+    _, data = tiny
+    agent = _agent(data)
+    agent.learn(300, log_dir=tmp_path, progress_bar=False, checkpoint_dir=tmp_path / "checkpoint", checkpoint_every=100)
+    assert agent.gradient_steps == 300 and torch.linalg.norm(agent.z).item() == pytest.approx(np.sqrt(8), rel=1e-5)
+    z_data = agent.z.clone()
+    assert torch.equal(agent.infer_z(data.next_obs, data.rewards, samples=500), z_data)  # the data's own task
+    again = load(tmp_path)
+    assert again.name == "fb" and torch.equal(again.z, agent.z)
+    obs = data.obs[:7]
+    np.testing.assert_array_equal(again.predict(obs)[0], agent.predict(obs)[0])
+    low, high = agent.action_space.low, agent.action_space.high
+    actions = agent.predict(obs)[0]
+    assert actions.shape == (7, 6) and np.all(actions >= low) and np.all(actions <= high)
+    twin = _agent(data)
+    twin.learn(100, progress_bar=False)
+    first = _agent(data)
+    first.learn(100, progress_bar=False)
+    np.testing.assert_array_equal(twin.predict(obs)[0], first.predict(obs)[0])  # same seed, same training
