@@ -165,6 +165,34 @@ def _train(args: argparse.Namespace) -> None:
           f"{args.out or experiment.default_run_dir(args.algorithm, args.dataset, args.seed)}/checkpoint")
 
 
+def _fb_task(args: argparse.Namespace) -> None:
+    import torch
+
+    from dynshift_agents.adaptation import DARAConfig, infer_task
+    from dynshift_agents.algorithms import load
+    from dynshift_agents.data import load_transitions
+
+    torch.set_num_threads(args.threads)
+    agent = load(args.checkpoint)
+    if agent.name != "fb":
+        raise ValueError(f"{args.checkpoint} holds a {agent.name} agent; dynshift fb-task sets the task of an fb agent")
+    train_id = args.train_dataset or agent.dataset_id
+    if train_id is None:
+        raise ValueError(f"{args.checkpoint} records no training dataset; give --train-dataset")
+    train = load_transitions(train_id)
+    test = load_transitions(args.test_dataset) if args.test_dataset else None
+    z, report = infer_task(agent, args.mode, train, test, dara_config=DARAConfig(**parse_overrides(args.dara_set)),
+                           samples=args.samples, seed=args.seed)
+    agent.provenance = dict(agent.provenance) | {"task": report | {"test_dataset": args.test_dataset,
+                                                                   "samples": args.samples, "seed": args.seed}}
+    agent.save(args.out)
+    extra = ""
+    if "delta_R" in report:
+        extra = (f"; classifiers' held-out accuracy (s,a,s') {report['classifiers']['sas_accuracy']:.3f}, ΔR on "
+                 f"D_train {report['delta_R']['mean']:.3f} ± {report['delta_R']['std']:.3f}")
+    print(f"fb task by {args.mode}: |z| = {float(z.norm()):.3f}{extra}; checkpoint in {args.out}")
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     import torch
 
@@ -407,6 +435,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     train.add_argument("--no-progress", action="store_true")
     train.set_defaults(run=_train)
+
+    fb_task = commands.add_parser("fb-task", help="set an FB policy's task z for a (test) robot; a new checkpoint",
+                                  description="Infer z for a pre-trained FB agent and save the agent with it: from "
+                                              "its training data's rewards (train), from a test robot's dataset "
+                                              "(test), or from the training data's rewards plus the DARA "
+                                              "correction towards the test robot (contextual; Jeen & Cullen 2024).")
+    fb_task.add_argument("checkpoint")
+    fb_task.add_argument("--mode", choices=["train", "test", "contextual"], default="contextual")
+    fb_task.add_argument("--test-dataset", help="the test robot's data (dynshift collect with its shift)")
+    fb_task.add_argument("--train-dataset", help="the pre-training data (default: the one the agent records)")
+    fb_task.add_argument("--samples", type=int, help="reward-labelled transitions for z (default: all)")
+    fb_task.add_argument("--dara-set", action="append", default=[], metavar="KEY=VALUE",
+                         help="a setting of the train-vs-test classifiers, e.g. --dara-set steps=2000")
+    fb_task.add_argument("--seed", type=int, default=0)
+    fb_task.add_argument("--threads", type=int, default=1)
+    fb_task.add_argument("--out", required=True, help="the new checkpoint directory")
+    fb_task.set_defaults(run=_fb_task)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint on a (shifted) env")
     evaluate.add_argument("checkpoint")

@@ -64,10 +64,10 @@ def test_the_successor_measure_of_a_chain_is_learnt():
     assert np.abs(learnt - exact).max() < 0.03, np.round(learnt - exact, 3)  # entries 0.03–1.02; measured 0.0095
 
 
-def _agent(data, **overrides) -> FB:
+def _agent(data, dataset_id=None, **overrides) -> FB:
     config = FBConfig(**dict(z_dim=8, batch_size=32, forward_hidden=(16,), forward_embedding=16, head_hidden=(16,),
                              backward_hidden=(16,), actor_hidden=(16,), inference_samples=500) | overrides)
-    return FB("DynShift/HalfCheetah-v0", data, config, seed=0)
+    return FB("DynShift/HalfCheetah-v0", data, config, seed=0, dataset_id=dataset_id)
 
 
 def test_task_inference_points_the_right_way_and_has_norm_sqrt_d(tiny):
@@ -105,3 +105,32 @@ def test_fb_trains_infers_saves_loads_and_predicts_identically(tiny, tmp_path):
     first = _agent(data)
     first.learn(100, progress_bar=False)
     np.testing.assert_array_equal(twin.predict(obs)[0], first.predict(obs)[0])  # same seed, same training
+
+
+def test_contextual_inference_modes_and_identical_robots(tiny, tmp_path, capsys):
+    """(a) the training data's rewards, (b) the test data's, (c) the training data's plus ΔR; with
+    identical train and test data ΔR ≈ 0 and (c) equals (a)."""
+    from dynshift_agents import cli
+    from dynshift_agents.adaptation import DARAConfig, infer_task
+    from dynshift_agents.adaptation.contextual import cosine
+    from dynshift_agents.algorithms import describe, load
+
+    dataset_id, data = tiny
+    agent = _agent(data, dataset_id)
+    agent.learn(100, progress_bar=False, checkpoint_dir=tmp_path / "fb")
+    z_a, _ = infer_task(agent, "train", data)
+    z_b, _ = infer_task(agent, "test", data, data)
+    assert torch.allclose(z_a, z_b)  # the same data: the same z
+    z_c, report = infer_task(agent, "contextual", data, data, dara_config=DARAConfig(steps=300, hidden=(32,)))
+    # ΔR ≈ 0: within 5 % of the typical reward (the classifiers see the same rows under both labels)
+    assert abs(report["delta_R"]["mean"]) < 0.05 * np.abs(data.rewards).mean()
+    assert report["classifiers"]["sas_accuracy"] < 0.6
+    assert cosine(z_c, z_a) > 0.99 and torch.linalg.norm(z_c).item() == pytest.approx(np.sqrt(8), rel=1e-5)
+    with pytest.raises(ValueError, match="needs the test robot's data"):
+        infer_task(agent, "contextual", data)
+    cli.main(["fb-task", str(tmp_path / "fb"), "--mode", "contextual", "--test-dataset", dataset_id,
+              "--dara-set", "steps=100", "--dara-set", "hidden=[16]", "--out", str(tmp_path / "fb-test")])
+    assert "fb task by contextual" in capsys.readouterr().out
+    tasked = load(tmp_path / "fb-test")
+    assert describe(tmp_path / "fb-test")["provenance"]["task"]["test_dataset"] == dataset_id
+    assert cosine(tasked.z, z_a) > 0.9
