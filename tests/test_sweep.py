@@ -76,6 +76,8 @@ def sweep_command(path: Path, *options: str) -> list[str]:
     (lambda v: v["datasets"][0]["collect"].update(kind="medum"), "set collect.kind to one of random, medium"),
     (lambda v: v["grids"][0].update(compare=["bc", "cql"]), "'cql' is not one of 'bc', 'td3bc'"),
     (lambda v: v.update(seeds=[0, 0]), "seeds must be a non-empty list of distinct integers"),
+    (lambda v: v.update(reports={"references": [{"spec": "sweep.toml", "label": "cql"}]}),
+     "sweep.toml has no label 'cql'; its labels: bc, td3bc"),
 ])
 def test_a_bad_spec_names_the_bad_key_and_the_choices(tmp_path, change, message):
     values = spec_values()

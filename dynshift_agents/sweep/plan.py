@@ -181,7 +181,8 @@ def build_plan(spec: SweepSpec) -> list[Task]:
     if outputs:
         inputs = [t.outputs[0] for t in tasks if t.key in finals] + [
             run_dir(spec, d.id, a, s) / name for d in spec.datasets for a in spec.algorithms_for(d.id)
-            for s in spec.seeds for name in ("progress.csv", DIVERGED)]
+            for s in spec.seeds for name in ("progress.csv", DIVERGED)] + ([spec.path] if spec.path else [])
+        # the spec itself is an input: a changed caption or reference line redraws the reports
         tasks.append(Task("report", "report", None, spec.output / "logs" / "report.log",
                           tuple(t.key for t in tasks if t.kind in ("train", "evaluate", "grid")),
                           lambda: _newer(outputs, inputs), outputs=outputs))

@@ -98,6 +98,24 @@ def holdout_mse(spec: SweepSpec, dataset_id: str) -> str:
     return f"{np.mean(mses):.4f}" if mses else "—"
 
 
+def reference_lines(spec: SweepSpec, dataset_id: str) -> dict[str, float]:
+    """The spec's reference lines on ``dataset_id``: each referenced study's label, mean final score
+    over the seeds it has evaluated there."""
+    from dynshift_agents.sweep.spec import load_spec
+
+    lines = {}
+    for path, label in spec.reports.references:
+        other = load_spec(path)
+        algorithm = next(a for a in other.algorithms if a.label == label)
+        if dataset_id not in [d.id for d in other.datasets] or algorithm not in other.algorithms_for(dataset_id):
+            continue
+        results = [run_dir(other, dataset_id, algorithm, s) / "eval.json" for s in other.seeds]
+        scores = [json.loads(r.read_text())["normalised_score"] for r in results if r.exists()]
+        if scores:
+            lines[f"{label} ({other.name}, {len(scores)} seed{'s' if len(scores) > 1 else ''})"] = float(np.mean(scores))
+    return lines
+
+
 def _evaluated(run: Path, metric: str = "eval/d4rl_score") -> bool:
     """The run's log has at least one periodic evaluation."""
     import csv
@@ -142,7 +160,8 @@ def write(spec: SweepSpec) -> list[Path]:
             runs = {label: found for label, found in runs.items() if found}
             path = spec.results / f"curves-{slug(dataset.id)}.png"
             robot, kind = dataset.id.split("/")[1:3]
-            reports.learning_curves(runs, path, lines={"data": data_score(dataset.id)},
+            lines = {"data": data_score(dataset.id)} | reference_lines(spec, dataset.id)
+            reports.learning_curves(runs, path, lines=lines,
                                     title=f"{robot} {kind}, seeds {list(spec.seeds)}, "
                                           f"{spec.budget.gradient_steps:,} steps")
             written.append(path)

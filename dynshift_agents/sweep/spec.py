@@ -145,6 +145,10 @@ class ReportsSpec:
     """``curves-<dataset>.png`` per dataset (when ``budget.eval_every`` > 0)."""
     grids: bool = True
     """Per dataset and grid: ``records.csv``, ``table.md`` and the heatmaps."""
+    references: tuple[tuple[Path, str], ...] = ()
+    """(spec file, label) pairs: the final score of that label in that study, on the same dataset
+    (mean over its seeds), drawn as a horizontal line on the learning curves — BC's line on a
+    model-based study's curves."""
 
 
 @dataclass(frozen=True)
@@ -310,6 +314,17 @@ def _grid(where: str, table: dict, base: Path, dataset_ids: list[str], labels: l
                     file, description)
 
 
+def _reference(where: str, table: Any, base: Path) -> tuple[Path, str]:
+    """A reference line: ``{ spec = "model-free.toml", label = "bc" }``, the spec checked now."""
+    table = _keys(where, table, {"spec": str, "label": str}, required=("spec", "label"))
+    path = (base / table["spec"]).resolve()
+    other = load_spec(path)
+    labels = [a.label for a in other.algorithms]
+    if table["label"] not in labels:
+        raise SpecError(f"{where}: {path.name} has no label {table['label']!r}; its labels: {', '.join(labels)}")
+    return path, table["label"]
+
+
 def _check_env(where: str, grid, dataset_id: str) -> None:
     from dynshift_envs import get_robot
 
@@ -363,7 +378,10 @@ def parse_spec(values: dict[str, Any], path: str | os.PathLike | None = None) ->
              for i, table in enumerate(values.get("grids", []))]
     if len({g.name for g in grids}) != len(grids):
         raise SpecError(f"grids names one grid twice: {[g.name for g in grids]}")
-    reports = _keys("reports", values.get("reports", {}), {"scores": bool, "curves": bool, "grids": bool})
+    reports = _keys("reports", values.get("reports", {}), {"scores": bool, "curves": bool, "grids": bool,
+                                                           "references": list})
+    reports["references"] = tuple(_reference(f"reports.references[{i}]", r, base)
+                                  for i, r in enumerate(reports.get("references", [])))
     output = (base / values["output"]).resolve()
     results = (base / values["results"]).resolve() if "results" in values else output / "reports"
     return SweepSpec(values["name"], Path(path).resolve() if path is not None else None, output, results, tuple(seeds),
