@@ -247,7 +247,16 @@ def _grid(args: argparse.Namespace) -> None:
         raise ValueError(f"grid {grid_name} applies to {', '.join(env_ids)}, not {env_id}")
     out = Path(args.out or f"runs/grids/{grid_name}")
     out.mkdir(parents=True, exist_ok=True)
-    records = run_grid(dict(zip(names, args.checkpoints)), env_id, settings, args.episodes, out / "records.jsonl",
+    policies = dict(zip(names, args.checkpoints))
+    if args.fb_task in ("test", "contextual"):  # FB: the task inferred per setting from its robot's data
+        from dynshift_agents.adaptation import DARAConfig
+        from dynshift_agents.adaptation.contextual import per_setting_tasks
+
+        policies = {name: per_setting_tasks(checkpoint, list(settings), args.fb_task, args.fb_test_kind,
+                                            out / "tasks" / name, DARAConfig(**parse_overrides(args.fb_dara_set)),
+                                            args.fb_samples)
+                    for name, checkpoint in policies.items()}
+    records = run_grid(policies, env_id, settings, args.episodes, out / "records.jsonl",
                        seed=args.seed, workers=args.workers, progress=True)
     compare = tuple(names[:2]) if len(names) >= 2 else None
     table, written = reports.write_grid_report(
@@ -477,6 +486,15 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--names", nargs="+", help="policy names (default: from the checkpoint paths)")
     grid.add_argument("--workers", type=int, default=2, help="processes, one torch thread each (default 2)")
     grid.add_argument("--out", help="output folder (default runs/grids/GRID)")
+    grid.add_argument("--fb-task", choices=["train", "test", "contextual"], default="train",
+                      help="FB checkpoints: their task z per setting: from the training data (train, one z), "
+                           "from each setting's test dataset (test), or the training data + ΔR towards it "
+                           "(contextual)")
+    grid.add_argument("--fb-test-kind", default="medium",
+                      help="test datasets: `dynshift collect ROBOT KIND --env-kwargs SETTING`'s ids (default medium)")
+    grid.add_argument("--fb-samples", type=int, help="reward-labelled transitions per z (default: all)")
+    grid.add_argument("--fb-dara-set", action="append", default=[], metavar="KEY=VALUE",
+                      help="a setting of the train-vs-test classifiers (--fb-task contextual)")
     grid.set_defaults(run=_grid)
 
     video = commands.add_parser("video", help="an mp4 of one or two policies (side by side) on a (switching) env")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
@@ -108,6 +109,14 @@ def evaluate_settings(policy: Policy, env_id: str, settings: list[dict[str, Any]
 # Resumable grids
 
 
+@dataclass(frozen=True)
+class PerSetting:
+    """A policy that differs per setting of a grid: {setting index: what the loader loads} (an FB
+    agent with the task z inferred for each setting's robot)."""
+
+    sources: dict[int, Any]
+
+
 def _done_settings(path: Path) -> dict[str, set[int]]:
     """Settings with records, per policy; a torn last line (an interrupted write) is cut off first."""
     done: dict[str, set[int]] = {}
@@ -146,7 +155,8 @@ def run_grid(policies: dict[str, Any], env_id: str, settings: list[dict[str, Any
     """Evaluate every policy on every setting, appending each finished batch's records to
     ``records_path`` (JSON lines). Settings already recorded there are skipped, so an interrupted
     grid resumes without losing or repeating a setting. ``policies`` maps names to whatever
-    ``loader`` turns into a policy (default: checkpoint or run directories, :func:`algorithms.load`); with
+    ``loader`` turns into a policy (default: checkpoint or run directories, :func:`algorithms.load`),
+    or to a :class:`PerSetting` of them (one per setting, each evaluated on its own setting); with
     ``workers`` > 1 batches run in that many processes, one torch thread each. ``progress`` shows a
     bar over the (policy, setting) pairs still to run."""
     loader = loader or load_agent
@@ -157,9 +167,15 @@ def run_grid(policies: dict[str, Any], env_id: str, settings: list[dict[str, Any
     jobs = []
     for name, source in policies.items():
         todo = [i for i in range(len(settings)) if i not in done.get(name, set())]
-        for b in range(0, len(todo), settings_per_batch):
-            indices = todo[b:b + settings_per_batch]
-            jobs.append((loader, source, name, env_id, [settings[i] for i in indices], indices, episodes, seed,
+        if isinstance(source, PerSetting):
+            missing = [i for i in range(len(settings)) if i not in source.sources]
+            if missing:
+                raise ValueError(f"policy {name!r} has no variant for settings {missing}")
+        batch = 1 if isinstance(source, PerSetting) else settings_per_batch
+        for b in range(0, len(todo), batch):
+            indices = todo[b:b + batch]
+            variant = source.sources[indices[0]] if isinstance(source, PerSetting) else source
+            jobs.append((loader, variant, name, env_id, [settings[i] for i in indices], indices, episodes, seed,
                          1 if workers > 1 else None))
     bar = tqdm(total=sum(len(j[5]) for j in jobs), desc=f"grid on {env_id}", unit="setting", disable=not progress)
 

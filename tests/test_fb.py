@@ -134,3 +134,32 @@ def test_contextual_inference_modes_and_identical_robots(tiny, tmp_path, capsys)
     tasked = load(tmp_path / "fb-test")
     assert describe(tmp_path / "fb-test")["provenance"]["task"]["test_dataset"] == dataset_id
     assert cosine(tasked.z, z_a) > 0.9
+
+
+def test_a_grid_infers_the_task_per_setting_from_that_settings_data(tiny, tmp_path, capsys):
+    import json
+
+    from dynshift_agents import cli
+    from dynshift_agents.algorithms import describe, load
+    from dynshift_agents.data import collect
+    from dynshift_agents.evaluation import read_records
+
+    dataset_id, data = tiny
+    agent = _agent(data, dataset_id)
+    agent.learn(100, progress_bar=False, checkpoint_dir=tmp_path / "fb")
+    settings = [{"mass": 0.5}, {"mass": 1.5}]
+    (tmp_path / "grid.json").write_text(json.dumps(settings))
+    grid = ["grid", str(tmp_path / "fb"), "--grid", str(tmp_path / "grid.json"), "--episodes", "1", "--workers", "1",
+            "--names", "fb", "--out", str(tmp_path / "out"), "--fb-task", "contextual",
+            "--fb-dara-set", "steps=50", "--fb-dara-set", "hidden=[16]"]
+    with pytest.raises(SystemExit):
+        cli.main(grid)
+    assert "dynshift collect halfcheetah medium --size 20000 --env-kwargs '{\"mass\": 0.5}'" in capsys.readouterr().err
+    for setting in settings:
+        collect("halfcheetah", "medium", size=300, seed=2, env_kwargs=setting, progress=False)
+    cli.main(grid)
+    records = read_records(tmp_path / "out" / "records.jsonl")
+    assert sorted(r["setting_index"] for r in records) == [0, 1]
+    tasks = [tmp_path / "out" / "tasks" / "fb" / f"setting{k}" for k in range(2)]
+    assert describe(tasks[1])["provenance"]["task"]["test_dataset"] == "dynshift/halfcheetah/medium-mass1p5-v0"
+    assert not torch.equal(load(tasks[0]).z, load(tasks[1]).z)  # one task per robot

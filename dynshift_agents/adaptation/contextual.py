@@ -61,3 +61,54 @@ def infer_task(agent, mode: str, train: Transitions, test: Transitions | None = 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.dot(a, b) / (a.norm() * b.norm()))
 
+
+
+def test_dataset_id(robot: str, kind: str, setting: dict[str, Any]) -> str:
+    """The dataset of a grid setting's robot: ``dynshift collect ROBOT KIND --env-kwargs SETTING``'s id."""
+    from dynshift_agents.data import dataset_id_for
+
+    return dataset_id_for(robot, kind, setting)
+
+
+def per_setting_tasks(checkpoint, settings: list[dict[str, Any]], mode: str, test_kind: str, out,
+                      dara_config: DARAConfig | None = None, samples: int | None = None, seed: int = 0):
+    """An FB checkpoint with its task inferred per grid setting, from each setting's test dataset
+    (``test_kind`` collected on that setting's robot; see :func:`test_dataset_id`): one checkpoint per
+    setting under ``out/setting<k>`` (made once; a re-run reuses them), as a
+    :class:`~dynshift_agents.evaluation.PerSetting` for :func:`~dynshift_agents.evaluation.run_grid`.
+    A missing test dataset is an error listing the commands that make them all."""
+    import json
+    from pathlib import Path
+
+    from dynshift_agents.algorithms import load
+    from dynshift_agents.data import load_transitions
+    from dynshift_agents.data.catalog import datasets_root
+    from dynshift_envs import get_robot
+
+    from dynshift_agents.evaluation import PerSetting
+
+    agent = load(checkpoint)
+    if agent.name != "fb":
+        raise ValueError(f"{checkpoint} holds a {agent.name} agent; per-setting tasks are for fb agents")
+    robot = get_robot(agent.env_id).name
+    ids = [test_dataset_id(robot, test_kind, setting) for setting in settings]
+    missing = [(i, s) for i, s in zip(ids, settings) if not (datasets_root() / i / "data").is_dir()]
+    if missing:
+        commands = "\n".join(f"  dynshift collect {robot} {test_kind} --size 20000 --env-kwargs '{json.dumps(s)}'"
+                             for _, s in missing)
+        raise FileNotFoundError(f"{len(missing)} of the grid's test datasets are missing ({missing[0][0]}, ...); "
+                                f"make them with:\n{commands}")
+    train = load_transitions(agent.dataset_id)
+    out = Path(out)
+    sources = {}
+    for k, (dataset_id, setting) in enumerate(zip(ids, settings)):
+        path = out / f"setting{k}"
+        if not (path / "agent.json").exists():
+            agent = load(checkpoint)
+            _, report = infer_task(agent, mode, train, load_transitions(dataset_id), dara_config=dara_config,
+                                   samples=samples, seed=seed)
+            agent.provenance = dict(agent.provenance) | {"task": report | {"test_dataset": dataset_id,
+                                                                           "setting": setting}}
+            agent.save(path)
+        sources[k] = str(path)
+    return PerSetting(sources)
