@@ -70,3 +70,32 @@ def test_fused_updates_give_sb3s_parameters(ent_coef):
     assert fused._n_updates == sb3._n_updates == steps
     for key in ("train/actor_loss", "train/critic_loss", "train/ent_coef"):
         assert fused.logger.name_to_value[key] == pytest.approx(sb3.logger.name_to_value[key], rel=1e-4, abs=1e-6)
+
+
+def test_own_learning_rates_for_the_actor_and_alpha_and_a_cap_on_alpha():
+    """The public MOPO code's SAC settings: actor and α at 1e-4, critics at 3e-4, α ≤ 1."""
+    space = gym.spaces.Box(-np.inf, np.inf, (5,), np.float64)
+    env = SpacesOnlyEnv(space, gym.spaces.Box(-1, 1, (3,), np.float32))
+    model = FusedSAC("MlpPolicy", env, buffer_size=1, learning_starts=0, batch_size=32, ent_coef="auto_3.0",
+                     policy_kwargs={"net_arch": [32, 32]}, seed=0, device="cpu", learning_rate=3e-4,
+                     actor_learning_rate=1e-4, ent_coef_learning_rate=1e-4, ent_coef_max=1.0)
+    model.set_logger(configure(None, []))
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(32, 5))
+    parts = (obs, rng.uniform(-1, 1, (32, 3)), obs, np.zeros((32, 1)), rng.normal(size=(32, 1)))
+    batch = ReplayBufferSamples(*(torch.as_tensor(p, dtype=torch.float32) for p in parts))
+    model.replay_buffer = FixedBatches([batch] * 3, model.observation_space, model.action_space)
+    assert torch.exp(model.log_ent_coef).item() == pytest.approx(3.0)
+    model.train(gradient_steps=3, batch_size=32)
+    assert [g["lr"] for g in model.actor.optimizer.param_groups] == [1e-4]
+    assert [g["lr"] for g in model.ent_coef_optimizer.param_groups] == [1e-4]
+    assert [g["lr"] for g in model.critic.optimizer.param_groups] == [3e-4]
+    assert torch.exp(model.log_ent_coef).item() <= 1.0 + 1e-6
+
+
+def test_the_sac_options_need_the_fused_learner():
+    from dynshift_agents.algorithms import MOPOConfig
+
+    assert MOPOConfig(actor_learning_rate=1e-4).actor_learning_rate == 1e-4
+    with pytest.raises(ValueError, match=r"\['ent_coef_max'\] need learner 'sac'"):
+        MOPOConfig(learner="sac-sb3", ent_coef_max=1.0)

@@ -19,6 +19,8 @@ parameters after several updates against SB3's ``SAC.train()`` from the same sta
 
 from __future__ import annotations
 
+import math
+
 import torch
 from stable_baselines3 import SAC
 from stable_baselines3.common.policies import ContinuousCritic
@@ -68,11 +70,25 @@ def entropy_step(learner: SAC, log_prob: torch.Tensor) -> tuple[torch.Tensor, to
     learner.ent_coef_optimizer.zero_grad()
     loss.backward()
     learner.ent_coef_optimizer.step()
+    cap = getattr(learner, "ent_coef_max", None)
+    if cap is not None:  # α ≤ cap (the public MOPO code's α ≤ 1)
+        with torch.no_grad():
+            learner.log_ent_coef.clamp_(max=math.log(cap))
     return ent_coef, loss.detach()
 
 
 class FusedSAC(SAC):
-    """SB3's SAC with a faster ``train()`` at identical maths (see the module docstring)."""
+    """SB3's SAC with a faster ``train()`` at identical maths (see the module docstring).
+
+    Three options SB3's SAC lacks, all off by default (SB3's single learning rate, no cap): the
+    actor's and the entropy coefficient's own learning rates, and a cap on the tuned coefficient
+    α (the public MOPO code: 1e-4 for both, 3e-4 for the critics, α ≤ 1)."""
+
+    def __init__(self, *args, actor_learning_rate: float | None = None, ent_coef_learning_rate: float | None = None,
+                 ent_coef_max: float | None = None, **kwargs):
+        self.actor_learning_rate, self.ent_coef_learning_rate = actor_learning_rate, ent_coef_learning_rate
+        self.ent_coef_max = ent_coef_max
+        super().__init__(*args, **kwargs)
 
     def _setup_model(self) -> None:
         super()._setup_model()
@@ -97,6 +113,11 @@ class FusedSAC(SAC):
         if self.ent_coef_optimizer is not None:
             optimizers.append(self.ent_coef_optimizer)
         self._update_learning_rate(optimizers)
+        for optimizer, rate in ((self.actor.optimizer, self.actor_learning_rate),
+                                (self.ent_coef_optimizer, self.ent_coef_learning_rate)):
+            if optimizer is not None and rate is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = rate
         logs: dict[str, list[torch.Tensor]] = {"ent_coef": [], "actor_loss": [], "critic_loss": [], "ent_coef_loss": []}
         for gradient_step in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)

@@ -57,11 +57,24 @@ class ModelBasedConfig(SB3Config):
     """Start states per batched model pass (a speed setting; results do not depend on it)."""
     ent_coef: str | float = "auto"
     """SAC's entropy coefficient; ``"auto"`` tunes it to a target entropy of −dim(A)."""
+    actor_learning_rate: float | None = None
+    """The actor's Adam step (default: ``learning_rate``, SB3's one rate; the public MOPO code: 1e-4)."""
+    ent_coef_learning_rate: float | None = None
+    """The entropy coefficient's Adam step (default: ``learning_rate``; the public MOPO code: 1e-4)."""
+    ent_coef_max: float | None = None
+    """A cap on the tuned entropy coefficient (default none; the public MOPO code: 1)."""
 
     def __post_init__(self):
         super().__post_init__()
         if self.learner not in LEARNERS:
             raise ValueError(f"unknown learner {self.learner!r}; choose one of {sorted(LEARNERS)}")
+        extra = {k: v for k, v in self.sac_options().items() if v is not None}
+        if extra and self.learner != "sac":
+            raise ValueError(f"{sorted(extra)} need learner 'sac' (the fused update), not {self.learner!r}")
+
+    def sac_options(self) -> dict[str, float | None]:
+        return {"actor_learning_rate": self.actor_learning_rate, "ent_coef_learning_rate": self.ent_coef_learning_rate,
+                "ent_coef_max": self.ent_coef_max}
         for name in ("rollout_freq", "rollout_batch_size", "rollout_length", "retain_rounds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
@@ -93,7 +106,8 @@ class ModelBasedAgent(SB3Agent):
         return LEARNERS[self.config.learner]
 
     def learner_kwargs(self) -> dict[str, Any]:
-        return super().learner_kwargs() | {"ent_coef": self.config.ent_coef}
+        options = {k: v for k, v in self.config.sac_options().items() if v is not None}
+        return super().learner_kwargs() | {"ent_coef": self.config.ent_coef} | options
 
     def model_capacity(self) -> int:
         cfg = self.config
