@@ -219,6 +219,11 @@ def test_plans(robot):
     assert steps == sorted(steps) and steps[-1] < index()[robot]["medium"].steps
     natural = plan(robot, "mixed", None)
     assert sum(s.steps for s in natural) == index()[robot]["medium"].steps
+    diverse = plan(robot, "diverse", 30_000)  # a third random, a third the replay, a third expert
+    assert sum(s.steps for s in diverse) == 30_000
+    assert diverse[0].policy == "random" and diverse[-1] == collect_module.Segment("expert", 10_000)
+    replay = plan(robot, "mixed", 10_000)
+    assert diverse[1:-1] == replay[1:] and diverse[0].steps == 10_000 + replay[0].steps
 
 
 def test_command_line(capsys):

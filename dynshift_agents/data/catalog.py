@@ -21,8 +21,10 @@ import minari
 
 from dynshift_envs import ROBOTS
 
-KINDS = ("random", "medium", "mixed", "medium-expert", "expert")
-"""Dataset kinds, D4RL's recipe (``mixed`` is D4RL's *medium-replay*)."""
+KINDS = ("random", "medium", "mixed", "medium-expert", "expert", "diverse")
+"""Dataset kinds, D4RL's recipe (``mixed`` is D4RL's *medium-replay*), and DynShift's ``diverse`` (a
+third random, a third the mixed replay, a third expert: data that covers more of the state space, for
+reward-free pre-training such as FB's)."""
 
 NAMESPACE = "dynshift"
 

@@ -8,7 +8,10 @@ A collection is a *plan*: segments of ``(policy, steps)`` run in order (D4RL's r
 - ``mixed`` (D4RL's *medium-replay*): the data a SAC run generated on its way to the medium policy,
   replayed at snapshot resolution — uniform actions for the run's random warm-up, then each shipped
   snapshot of that run for as many steps as the run spent with it. Its natural size is the run's
-  length; ``size`` rescales every segment in proportion.
+  length; ``size`` rescales every segment in proportion;
+- ``diverse`` (DynShift's, not D4RL's): a third random, a third the mixed replay rescaled (whose own
+  random warm-up joins the random segment), a third expert — from standing still to running, for
+  reward-free pre-training (FB is known to fail on narrow medium data).
 
 Every segment is collected in *chunks* of episodes run side by side (batched policy inference); a
 chunk's randomness (env seeds, action noise) is derived from ``(seed, segment, chunk)`` only, and each
@@ -52,12 +55,13 @@ from dynshift_agents.data.catalog import KINDS, _number, check_kind, dataset_id_
 from dynshift_agents.episodes import Episode, run_episodes
 from dynshift_envs import get_robot
 
-DEFAULT_SIZES = {"random": 100_000, "medium": 100_000, "expert": 100_000, "medium-expert": 200_000, "mixed": None}
+DEFAULT_SIZES = {"random": 100_000, "medium": 100_000, "expert": 100_000, "medium-expert": 200_000, "mixed": None,
+                 "diverse": 150_000}
 """Default transitions per kind, sized for a 2-core CPU (a minute or two each). ``None``: the SAC
 run's own length up to the medium policy."""
 
 D4RL_SIZES = {"random": 1_000_000, "medium": 1_000_000, "expert": 1_000_000, "medium-expert": 2_000_000,
-              "mixed": None}
+              "mixed": None, "diverse": 3_000_000}
 """D4RL's sizes (its medium-replay is its run's own length, as here)."""
 
 CHUNK_STEPS = 20_000
@@ -86,6 +90,10 @@ def plan(robot: str, kind: str, size: int | None) -> list[Segment]:
         return [Segment(kind, size)]
     if kind == "medium-expert":
         return [Segment("medium", size // 2), Segment("expert", size - size // 2)]
+    if kind == "diverse":
+        third = size // 3
+        replay = [s for s in plan(robot, "mixed", third) if s.policy != "random"]  # its random part is the first third
+        return [Segment("random", size - third - sum(s.steps for s in replay)), *replay, Segment("expert", third)]
     # mixed: snapshot i acts from its own step count until the next snapshot's; random before the first
     shipped = index().get(robot, {})
     snapshots = sorted((info for name, info in shipped.items() if name.startswith("mixed-")), key=lambda i: i.steps)
