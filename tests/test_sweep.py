@@ -78,6 +78,12 @@ def sweep_command(path: Path, *options: str) -> list[str]:
     (lambda v: v.update(seeds=[0, 0]), "seeds must be a non-empty list of distinct integers"),
     (lambda v: v.update(reports={"references": [{"spec": "sweep.toml", "label": "cql"}]}),
      "sweep.toml has no label 'cql'; its labels: bc, td3bc"),
+    (lambda v: v["algorithms"].update(d={"algorithm": "dara", "base": "bc"}), 'algorithm = "dara" needs source'),
+    (lambda v: v["algorithms"].update(d={"algorithm": "dara", "base": "bc", "source": "dynshift/hopper/x-v0"}),
+     "algorithms.d.source: 'dynshift/hopper/x-v0' is not one of 'dynshift/hopper/random-v0'"),
+    (lambda v: v["algorithms"].update(bc={"base": "bc"}), 'base, source and dara are for algorithm = "dara"'),
+    (lambda v: v["datasets"].append({"id": "dynshift/hopper/random-first0p1-v0", "subset": {"of": "nope"}}),
+     "datasets[1].subset.of: 'nope' is not one of 'dynshift/hopper/random-v0'"),
 ])
 def test_a_bad_spec_names_the_bad_key_and_the_choices(tmp_path, change, message):
     values = spec_values()
@@ -241,3 +247,27 @@ def test_a_run_that_diverges_is_recorded_once_and_not_retried(store, tmp_path):
     assert "| dynshift/hopper/random-v0 | 1.1 | — | — |" in scores
     again = subprocess.run(sweep_command(path, "--dry-run"), capture_output=True, text=True, check=True).stdout
     assert "4 tasks, 4 done, 0 to run" in again
+
+
+def test_dara_and_1t_in_a_spec(tmp_path):
+    """DARA's protocol as a spec: a 1T subset made from the target data, DARA runs with their source."""
+    values = spec_values()
+    values["datasets"] += [{"id": "dynshift/hopper/random-first0p1-v0",
+                            "subset": {"of": "dynshift/hopper/random-v0", "fraction": 0.1}},
+                           {"id": "dynshift/hopper/random-mass1p5-v0",
+                            "collect": {"size": 1000, "env_kwargs": {"mass": 1.5}}}]
+    values["algorithms"] = {"bc": {"set": dict(TINY), "datasets": ["dynshift/hopper/random-first0p1-v0"]},
+                            "bc-dara": {"algorithm": "dara", "base": "bc", "set": dict(TINY), "dara": {"eta": 0.2},
+                                        "source": "dynshift/hopper/random-mass1p5-v0",
+                                        "datasets": ["dynshift/hopper/random-first0p1-v0"]}}
+    values["grids"] = []
+    tasks = {t.key: t for t in build_plan(load_spec(write_spec(tmp_path, values)))}
+    subset = tasks["subset dynshift/hopper/random-first0p1-v0"]
+    assert subset.deps == ("collect dynshift/hopper/random-v0",)
+    assert subset.command == ["subset", "dynshift/hopper/random-v0", "--fraction", "0.1",
+                              "--dataset-id", "dynshift/hopper/random-first0p1-v0"]
+    train = tasks["train dynshift/hopper/random-first0p1-v0 bc-dara seed0"]
+    assert set(train.deps) == {"subset dynshift/hopper/random-first0p1-v0", "collect dynshift/hopper/random-mass1p5-v0"}
+    assert train.command[:7] == ["train", "dara", "--base", "bc", "--target-dataset",
+                                 "dynshift/hopper/random-first0p1-v0", "--source-dataset"]
+    assert "eta=0.2" in train.command

@@ -117,23 +117,45 @@ def build_plan(spec: SweepSpec) -> list[Task]:
     world_models: dict[Path, str] = {}
     finals: list[str] = []
     budget = spec.budget
-    for dataset in spec.datasets:
-        collect_key = f"collect {dataset.id}"
-        command = ["collect", dataset.robot, dataset.kind, "--dataset-id", dataset.id, "--seed", str(dataset.seed)]
-        if dataset.size is not None:
-            command += ["--size", str(dataset.size)]
-        if dataset.env_kwargs:
-            command += ["--env-kwargs", json.dumps(dataset.env_kwargs)]
+    made = {d.id: f"{'subset' if d.subset_of else 'collect'} {d.id}" for d in spec.datasets}
+    for dataset in spec.datasets:  # every dataset first: a subset or a DARA source may come later in the list
+        collect_key = made[dataset.id]
+        if dataset.subset_of is not None:  # DARA's 1T: the first fraction of another dataset of the spec
+            command = ["subset", dataset.subset_of, "--fraction", repr(dataset.fraction), "--dataset-id", dataset.id]
+            deps: tuple[str, ...] = (made[dataset.subset_of],)
+        else:
+            command = ["collect", dataset.robot, dataset.kind, "--dataset-id", dataset.id, "--seed", str(dataset.seed)]
+            if dataset.size is not None:
+                command += ["--size", str(dataset.size)]
+            if dataset.env_kwargs:
+                command += ["--env-kwargs", json.dumps(dataset.env_kwargs)]
+            deps = ()
         store = datasets_root() / dataset.id
-        tasks.append(Task(collect_key, "collect", command, spec.output / "logs" / f"collect-{slug(dataset.id)}.log", (),
+        tasks.append(Task(collect_key, collect_key.split()[0], command,
+                          spec.output / "logs" / f"{collect_key.split()[0]}-{slug(dataset.id)}.log", deps,
                           lambda store=store: (store / "data").is_dir(), outputs=(store,)))
+    tasks.sort(key=lambda t: bool(t.deps))  # collections before subsets of them
+    for dataset in spec.datasets:
+        collect_key = made[dataset.id]
         for algorithm in spec.algorithms_for(dataset.id):
             for seed in spec.seeds:
                 run = run_dir(spec, dataset.id, algorithm, seed)
                 deps = [collect_key]
-                train = ["train", algorithm.algorithm, "--dataset", dataset.id, "--seed", str(seed), "--out", str(run),
-                         "--gradient-steps", str(budget.gradient_steps), "--checkpoint-every",
-                         str(budget.checkpoint_every), "--no-progress", "--threads", "1", *_sets(algorithm.set)]
+                if algorithm.algorithm == "dara":  # the row's dataset is the target
+                    train = ["train", "dara", "--base", algorithm.base, "--target-dataset", dataset.id,
+                             "--source-dataset", algorithm.source]
+                    train += [a for key, value in algorithm.dara.items()
+                              for a in ("--dara-set", f"{key}={json.dumps(value)}")]
+                    deps.append(made[algorithm.source])
+                    if algorithm.base in MODEL_BASED:  # its world model is fitted in the run, on both robots' data
+                        _, settings = world_model_file(spec, dataset.id, algorithm.base, seed)
+                        train += [a for key, value in settings.items()
+                                  for a in ("--world-model-set", f"{key}={json.dumps(value)}")]
+                else:
+                    train = ["train", algorithm.algorithm, "--dataset", dataset.id]
+                train += ["--seed", str(seed), "--out", str(run), "--gradient-steps", str(budget.gradient_steps),
+                          "--checkpoint-every", str(budget.checkpoint_every), "--no-progress", "--threads", "1",
+                          *_sets(algorithm.set)]
                 if budget.eval_every:
                     train += ["--eval-every", str(budget.eval_every), "--eval-episodes", str(budget.eval_episodes)]
                 if algorithm.algorithm in MODEL_BASED:

@@ -80,6 +80,10 @@ class DatasetSpec:
     """Collection seed."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """The robot's env keywords (its dynamics shift), as ``dynshift collect --env-kwargs``."""
+    subset_of: str | None = None
+    """Made by ``dynshift subset`` from this dataset of the spec (DARA's ``1T``), not collected."""
+    fraction: float = 0.1
+    """With ``subset_of``: the first fraction of its transitions."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,12 @@ class AlgorithmSpec:
     """Config overrides, as ``dynshift train --set KEY=VALUE``."""
     datasets: tuple[str, ...] | None = None
     """Only these of the spec's datasets (default: all)."""
+    base: str | None = None
+    """``algorithm = "dara"``: the learner trained on the relabelled data (``set`` is its config)."""
+    source: str | None = None
+    """``algorithm = "dara"``: the source robot's dataset (one of the spec's); the row's dataset is the target."""
+    dara: dict[str, Any] = field(default_factory=dict)
+    """``algorithm = "dara"``: DARA's settings (``eta = 0`` trains on the plain union: "1T+10S w/o Aug.")."""
 
     @property
     def directory(self) -> str:
@@ -218,7 +228,16 @@ def _dataset(where: str, table: dict) -> DatasetSpec:
     from dynshift_agents.data import KINDS
     from dynshift_agents.data.catalog import robot_and_kind
 
-    table = _keys(where, table, {"id": str, "collect": dict}, required=("id",))
+    table = _keys(where, table, {"id": str, "collect": dict, "subset": dict}, required=("id",))
+    if "subset" in table:
+        if "collect" in table:
+            raise SpecError(f"{where}: a dataset is collected or a subset, not both")
+        subset = _keys(f"{where}.subset", table["subset"], {"of": str, "fraction": float}, required=("of",))
+        fraction = subset.get("fraction", 0.1)
+        if not 0 < fraction < 1:
+            raise SpecError(f"{where}.subset.fraction must be in (0, 1), got {fraction}")
+        robot, kind = robot_and_kind(subset["of"])
+        return DatasetSpec(table["id"], robot or "", kind or "", subset_of=subset["of"], fraction=fraction)
     collect = _keys(f"{where}.collect", table.get("collect", {}),
                     {"robot": str, "kind": str, "size": int, "seed": int, "env_kwargs": dict})
     robot, kind = robot_and_kind(table["id"])
@@ -239,8 +258,13 @@ def _algorithm(label: str, table: dict, dataset_ids: list[str]) -> AlgorithmSpec
     from dynshift_agents.algorithms import ALGORITHMS
 
     where = f"algorithms.{label}"
-    table = _keys(where, table, {"algorithm": str, "set": dict, "datasets": list})
+    table = _keys(where, table, {"algorithm": str, "set": dict, "datasets": list, "base": str, "source": str,
+                                 "dara": dict})
     name = table.get("algorithm", label)
+    if name == "dara":
+        return _dara(where, label, table, dataset_ids)
+    if {"base", "source", "dara"} & set(table):
+        raise SpecError(f"{where}: base, source and dara are for algorithm = \"dara\"")
     if name not in ALGORITHMS:
         raise SpecError(f"{where}: unknown algorithm {name!r}; choose one of {', '.join(sorted(ALGORITHMS))}"
                         + ("" if "algorithm" in table else " (or name it with algorithm = ...)"))
@@ -254,13 +278,42 @@ def _algorithm(label: str, table: dict, dataset_ids: list[str]) -> AlgorithmSpec
     return AlgorithmSpec(label, name, overrides, datasets)
 
 
+def _dara(where: str, label: str, table: dict, dataset_ids: list[str]) -> AlgorithmSpec:
+    """DARA in front of ``base``: the row's dataset is the target, ``source`` the source."""
+    from dynshift_agents.adaptation import DARAConfig
+    from dynshift_agents.algorithms import ALGORITHMS
+
+    for key in ("base", "source"):
+        if key not in table:
+            raise SpecError(f"{where}: algorithm = \"dara\" needs {key}")
+    if table["base"] not in ALGORITHMS:
+        raise SpecError(f"{where}.base: unknown algorithm {table['base']!r}; choose one of {', '.join(sorted(ALGORITHMS))}")
+    _strings(f"{where}.source", [table["source"]], dataset_ids)
+    try:
+        DARAConfig(**table.get("dara", {}))
+    except (TypeError, ValueError) as error:
+        names = [f.name for f in dataclasses.fields(DARAConfig)]
+        raise SpecError(f"{where}.dara: {error}; DARA's settings: {', '.join(names)}") from None
+    datasets = _strings(f"{where}.datasets", table["datasets"], dataset_ids) if "datasets" in table else None
+    if table["source"] in (datasets or dataset_ids):
+        raise SpecError(f"{where}: the source {table['source']!r} is also one of its targets; restrict the targets "
+                        "with datasets = [...]")
+    overrides = dict(table.get("set", {}))
+    for dataset_id in datasets or dataset_ids:
+        try:
+            ALGORITHMS[table["base"]].config_class.for_dataset(dataset_id, **overrides)
+        except (TypeError, ValueError) as error:
+            raise SpecError(f"{where}.set: {error}") from None
+    return AlgorithmSpec(label, "dara", overrides, datasets, table["base"], table["source"], dict(table.get("dara", {})))
+
+
 def _world_model(table: dict, algorithms: list[AlgorithmSpec]) -> WorldModelSpec:
     from dynshift_agents.algorithms import algorithm_class
 
     table = _keys("world_model", table, {"seed": int, "set": dict})
     overrides = dict(table.get("set", {}))
     for spec in algorithms:
-        cls = algorithm_class(spec.algorithm)
+        cls = algorithm_class(spec.base if spec.algorithm == "dara" else spec.algorithm)
         if hasattr(cls, "world_model_config"):
             try:
                 dataclasses.replace(cls.world_model_config(), **overrides)
@@ -366,6 +419,9 @@ def parse_spec(values: dict[str, Any], path: str | os.PathLike | None = None) ->
     dataset_ids = [d.id for d in datasets]
     if len(set(dataset_ids)) != len(dataset_ids):
         raise SpecError(f"datasets lists an id twice: {dataset_ids}")
+    for i, dataset in enumerate(datasets):
+        if dataset.subset_of is not None:
+            _strings(f"datasets[{i}].subset.of", [dataset.subset_of], [d for d in dataset_ids if d != dataset.id])
     if not values["algorithms"]:
         raise SpecError("algorithms must name at least one ([algorithms.LABEL])")
     algorithms = [_algorithm(label, table, dataset_ids) for label, table in values["algorithms"].items()]
