@@ -26,7 +26,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from dynshift_agents.sweep.plan import DIVERGED, Task, diverged, task_environment
+from dynshift_agents.sweep.layout import DIVERGED, diverged
+from dynshift_agents.sweep.plan import Task, task_environment
 
 DIVERGED_EXIT = 3
 """``dynshift train``'s exit code for a run that diverged."""

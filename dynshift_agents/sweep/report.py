@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dynshift_agents.sweep.plan import diverged, grids_for, policy_name, run_dir, slug
+from dynshift_agents.sweep.layout import diverged, grids_for, policy_name, run_dir, slug, world_model_file
 from dynshift_agents.sweep.spec import SweepSpec
 
 
@@ -81,7 +81,6 @@ def holdout_mse(spec: SweepSpec, dataset_id: str) -> str:
     """The mean holdout MSE of the elites of the world models the runs on ``dataset_id`` used (MOPO's
     first when there is one), or "—"."""
     from dynshift_agents.algorithms import MODEL_BASED
-    from dynshift_agents.sweep.plan import world_model_file
     from dynshift_agents.world_model import WorldModel
 
     model_based = sorted((a for a in spec.algorithms_for(dataset_id) if a.algorithm in MODEL_BASED),
