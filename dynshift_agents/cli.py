@@ -254,7 +254,7 @@ def _grid(args: argparse.Namespace) -> None:
 
         policies = {name: per_setting_tasks(checkpoint, list(settings), args.fb_task, args.fb_test_kind,
                                             out / "tasks" / name, DARAConfig(**parse_overrides(args.fb_dara_set)),
-                                            args.fb_samples)
+                                            args.fb_samples, test_size=args.fb_test_size)
                     for name, checkpoint in policies.items()}
     records = run_grid(policies, env_id, settings, args.episodes, out / "records.jsonl",
                        seed=args.seed, workers=args.workers, progress=True)
@@ -491,7 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "from each setting's test dataset (test), or the training data + ΔR towards it "
                            "(contextual)")
     grid.add_argument("--fb-test-kind", default="medium",
-                      help="test datasets: `dynshift collect ROBOT KIND --env-kwargs SETTING`'s ids (default medium)")
+                      help="the kind of each setting's test dataset (default medium)")
+    grid.add_argument("--fb-test-size", type=int, default=20_000,
+                      help="transitions of each test dataset (its id ends -n<size>-v0; default 20000)")
     grid.add_argument("--fb-samples", type=int, help="reward-labelled transitions per z (default: all)")
     grid.add_argument("--fb-dara-set", action="append", default=[], metavar="KEY=VALUE",
                       help="a setting of the train-vs-test classifiers (--fb-task contextual)")

@@ -151,15 +151,17 @@ def test_a_grid_infers_the_task_per_setting_from_that_settings_data(tiny, tmp_pa
     (tmp_path / "grid.json").write_text(json.dumps(settings))
     grid = ["grid", str(tmp_path / "fb"), "--grid", str(tmp_path / "grid.json"), "--episodes", "1", "--workers", "1",
             "--names", "fb", "--out", str(tmp_path / "out"), "--fb-task", "contextual",
-            "--fb-dara-set", "steps=50", "--fb-dara-set", "hidden=[16]"]
+            "--fb-dara-set", "steps=50", "--fb-dara-set", "hidden=[16]", "--fb-test-size", "300"]
     with pytest.raises(SystemExit):
         cli.main(grid)
-    assert "dynshift collect halfcheetah medium --size 20000 --env-kwargs '{\"mass\": 0.5}'" in capsys.readouterr().err
+    assert ("dynshift collect halfcheetah medium --size 300 --dataset-id dynshift/halfcheetah/medium-mass0p5-n300-v0 "
+            "--env-kwargs '{\"mass\": 0.5}'") in capsys.readouterr().err
     for setting in settings:
-        collect("halfcheetah", "medium", size=300, seed=2, env_kwargs=setting, progress=False)
+        collect("halfcheetah", "medium", size=300, seed=2, env_kwargs=setting, progress=False,
+                dataset_id=f"dynshift/halfcheetah/medium-mass{str(setting['mass']).replace('.', 'p')}-n300-v0")
     cli.main(grid)
     records = read_records(tmp_path / "out" / "records.jsonl")
     assert sorted(r["setting_index"] for r in records) == [0, 1]
     tasks = [tmp_path / "out" / "tasks" / "fb" / f"setting{k}" for k in range(2)]
-    assert describe(tasks[1])["provenance"]["task"]["test_dataset"] == "dynshift/halfcheetah/medium-mass1p5-v0"
+    assert describe(tasks[1])["provenance"]["task"]["test_dataset"] == "dynshift/halfcheetah/medium-mass1p5-n300-v0"
     assert not torch.equal(load(tasks[0]).z, load(tasks[1]).z)  # one task per robot

@@ -271,3 +271,16 @@ def test_dara_and_1t_in_a_spec(tmp_path):
     assert train.command[:7] == ["train", "dara", "--base", "bc", "--target-dataset",
                                  "dynshift/hopper/random-first0p1-v0", "--source-dataset"]
     assert "eta=0.2" in train.command
+
+
+def test_an_fb_grid_with_a_task_per_setting_collects_each_settings_test_data():
+    spec = load_spec(Path(__file__).parents[1] / "experiments" / "fb-halfcheetah.toml")
+    tasks = {t.key: t for t in build_plan(spec)}
+    tests = sorted(k for k in tasks if k.startswith("collect ") and "-n" in k)
+    assert len(tests) == 27  # 9 settings × test sets of 2 000, 20 000 and 200 000 transitions
+    grid = tasks["grid md3-c-contextual dynshift/halfcheetah/diverse-v0 fb seed0"]
+    assert grid.command[grid.command.index("--fb-task") + 1] == "contextual"
+    assert sum(d.endswith("-n20000-v0") for d in grid.deps) == 9
+    assert "grid md3-b-test dynshift/halfcheetah/mixed-v0 MOPO seed0" not in tasks  # FB only
+    plain = tasks["grid md3-a-train dynshift/halfcheetah/mixed-v0 MOPO seed0"]
+    assert "--fb-task" not in plain.command

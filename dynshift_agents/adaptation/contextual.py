@@ -63,17 +63,20 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 
-def test_dataset_id(robot: str, kind: str, setting: dict[str, Any]) -> str:
-    """The dataset of a grid setting's robot: ``dynshift collect ROBOT KIND --env-kwargs SETTING``'s id."""
+def test_dataset_id(robot: str, kind: str, setting: dict[str, Any], size: int) -> str:
+    """The test dataset of a grid setting's robot: ``size`` transitions of ``kind`` collected on it,
+    e.g. ``dynshift/halfcheetah/medium-mass1p5-n20000-v0`` (the size in the id, so test sets never take
+    the place of a study's full dataset, and several sizes can sit side by side)."""
     from dynshift_agents.data import dataset_id_for
 
-    return dataset_id_for(robot, kind, setting)
+    return dataset_id_for(robot, kind, setting).removesuffix("-v0") + f"-n{size}-v0"
 
 
 def per_setting_tasks(checkpoint, settings: list[dict[str, Any]], mode: str, test_kind: str, out,
-                      dara_config: DARAConfig | None = None, samples: int | None = None, seed: int = 0):
+                      dara_config: DARAConfig | None = None, samples: int | None = None, seed: int = 0,
+                      test_size: int = 20_000):
     """An FB checkpoint with its task inferred per grid setting, from each setting's test dataset
-    (``test_kind`` collected on that setting's robot; see :func:`test_dataset_id`): one checkpoint per
+    (``test_size`` transitions of ``test_kind`` on that setting's robot; :func:`test_dataset_id`): one checkpoint per
     setting under ``out/setting<k>`` (made once; a re-run reuses them), as a
     :class:`~dynshift_agents.evaluation.PerSetting` for :func:`~dynshift_agents.evaluation.run_grid`.
     A missing test dataset is an error listing the commands that make them all."""
@@ -91,11 +94,11 @@ def per_setting_tasks(checkpoint, settings: list[dict[str, Any]], mode: str, tes
     if agent.name != "fb":
         raise ValueError(f"{checkpoint} holds a {agent.name} agent; per-setting tasks are for fb agents")
     robot = get_robot(agent.env_id).name
-    ids = [test_dataset_id(robot, test_kind, setting) for setting in settings]
+    ids = [test_dataset_id(robot, test_kind, setting, test_size) for setting in settings]
     missing = [(i, s) for i, s in zip(ids, settings) if not (datasets_root() / i / "data").is_dir()]
     if missing:
-        commands = "\n".join(f"  dynshift collect {robot} {test_kind} --size 20000 --env-kwargs '{json.dumps(s)}'"
-                             for _, s in missing)
+        commands = "\n".join(f"  dynshift collect {robot} {test_kind} --size {test_size} --dataset-id {i} "
+                             f"--env-kwargs '{json.dumps(s)}'" for i, s in missing)
         raise FileNotFoundError(f"{len(missing)} of the grid's test datasets are missing ({missing[0][0]}, ...); "
                                 f"make them with:\n{commands}")
     train = load_transitions(agent.dataset_id)

@@ -131,13 +131,17 @@ def build_plan(spec: SweepSpec) -> list[Task]:
                                       outputs=(result,)))
                     finals.append(key)
                 for grid in grids_for(spec, dataset.id, algorithm):
-                    folder = run / f"grid-{grid.name}"
+                    folder = run / f"grid-{grid.label}"
                     name = policy_name(algorithm, seed)
-                    key = f"grid {grid.name} {dataset.id} {algorithm.label} seed{seed}"
-                    tasks.append(Task(key, "grid",
-                                      ["grid", str(run), "--grid", grid.file or grid.name, "--episodes", str(grid.episodes),
-                                       "--seed", str(grid.seed), "--names", name, "--workers", "1", "--out", str(folder)],
-                                      run / f"grid-{grid.name}.log", (train_key,),
+                    key = f"grid {grid.label} {dataset.id} {algorithm.label} seed{seed}"
+                    command = ["grid", str(run), "--grid", grid.file or grid.name, "--episodes", str(grid.episodes),
+                               "--seed", str(grid.seed), "--names", name, "--workers", "1", "--out", str(folder)]
+                    grid_deps = [train_key]
+                    if algorithm.algorithm == "fb" and grid.fb_task != "train":  # z per setting, from its robot
+                        command += ["--fb-task", grid.fb_task, "--fb-test-kind", grid.fb_test_kind,
+                                    "--fb-test-size", str(grid.fb_test_size)]
+                        grid_deps += _test_datasets(tasks, spec, dataset, grid)
+                    tasks.append(Task(key, "grid", command, run / f"grid-{grid.label}.log", tuple(grid_deps),
                                       lambda run=run, folder=folder, name=name, grid=grid: diverged(run) or grid_complete(
                                           folder / "records.jsonl", name, len(grid.settings), grid.episodes),
                                       run_dir=run, outputs=(folder / "records.jsonl",)))
@@ -152,6 +156,27 @@ def build_plan(spec: SweepSpec) -> list[Task]:
                           tuple(t.key for t in tasks if t.kind in ("train", "evaluate", "grid")),
                           lambda: _newer(outputs, inputs), outputs=outputs))
     return tasks
+
+
+def _test_datasets(tasks: list[Task], spec: SweepSpec, dataset, grid) -> list[str]:
+    """Collect tasks (added once) for the test dataset of every setting of ``grid`` on the robot of
+    ``dataset``: what an FB grid with a task per setting reads."""
+    from dynshift_agents.adaptation.contextual import test_dataset_id
+    from dynshift_agents.data.catalog import datasets_root
+
+    keys, known = [], {t.key for t in tasks}
+    for setting in grid.settings:
+        test_id = test_dataset_id(dataset.robot, grid.fb_test_kind, dict(setting), grid.fb_test_size)
+        key = f"collect {test_id}"
+        if key not in known:
+            store = datasets_root() / test_id
+            tasks.insert(0, Task(key, "collect", ["collect", dataset.robot, grid.fb_test_kind, "--dataset-id", test_id,
+                                                  "--size", str(grid.fb_test_size), "--env-kwargs", json.dumps(setting)],
+                                 spec.output / "logs" / f"collect-{slug(test_id)}.log", (),
+                                 lambda store=store: (store / "data").is_dir(), outputs=(store,)))
+            known.add(key)
+        keys.append(key)
+    return keys
 
 
 def _newer(outputs: tuple[Path, ...], inputs: list[Path]) -> bool:

@@ -29,7 +29,7 @@ def outputs(spec: SweepSpec) -> list[Path]:
     if spec.reports.curves and spec.budget.eval_every:
         files += [spec.results / f"curves-{slug(d.id)}.png" for d in spec.datasets]
     if spec.reports.grids:
-        files += [spec.results / slug(d.id) / g.name / "table.md" for d in spec.datasets for g in spec.grids
+        files += [spec.results / slug(d.id) / g.label / "table.md" for d in spec.datasets for g in spec.grids
                   if any(g in grids_for(spec, d.id, a) for a in spec.algorithms_for(d.id))]
     return files
 
@@ -134,7 +134,7 @@ def grid_records(spec: SweepSpec, dataset_id: str, grid) -> list[dict]:
         if grid not in grids_for(spec, dataset_id, algorithm):
             continue
         for seed in spec.seeds:
-            path = run_dir(spec, dataset_id, algorithm, seed) / f"grid-{grid.name}" / "records.jsonl"
+            path = run_dir(spec, dataset_id, algorithm, seed) / f"grid-{grid.label}" / "records.jsonl"
             if path.exists():
                 name = policy_name(algorithm, seed)
                 records += [r | {"policy": f"{algorithm.label}/seed{seed}"} for r in read_records(path)
@@ -177,7 +177,7 @@ def write(spec: SweepSpec) -> list[Path]:
                 compare = grid.compare if grid.compare and set(grid.compare) <= labels else None
                 robot, kind = dataset.id.split("/")[1:3]
                 _, files = reports.write_grid_report(
-                    records, spec.results / slug(dataset.id) / grid.name,
+                    records, spec.results / slug(dataset.id) / grid.label,
                     f"{grid.description}; agents trained on {dataset.id} for {spec.budget.gradient_steps:,} gradient "
                     f"steps; seeds {list(spec.seeds)} pooled; {grid.episodes} episodes per setting and seed; mean ± std "
                     "of the return", compare, table_records=pooled, appendix=appendix,

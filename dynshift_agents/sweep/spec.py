@@ -145,6 +145,15 @@ class GridSpec:
     file: str | None = None
     """The JSON file the settings came from (a list of settings, or {"settings": [...]})."""
     description: str = ""
+    label: str = ""
+    """The grid's name in folders and reports (default: ``name``); two entries of one grid differ by it."""
+    fb_task: str = "train"
+    """FB runs: their task z per setting — from the training data (``train``), from each setting's test
+    dataset (``test``) or the training data plus ΔR towards it (``contextual``); other runs ignore it."""
+    fb_test_kind: str = "medium"
+    """FB runs with ``test``/``contextual``: the kind of each setting's test dataset (collected by the sweep)."""
+    fb_test_size: int = 20_000
+    """FB runs with ``test``/``contextual``: transitions of each setting's test dataset."""
 
 
 @dataclass(frozen=True)
@@ -327,8 +336,16 @@ def _world_model(table: dict, algorithms: list[AlgorithmSpec]) -> WorldModelSpec
 def _grid(where: str, table: dict, base: Path, dataset_ids: list[str], labels: list[str]) -> GridSpec:
     from dynshift_envs import GRIDS
 
+    from dynshift_agents.data import KINDS
+
     table = _keys(where, table, {"name": str, "file": str, "episodes": int, "seed": int, "datasets": list,
-                                 "algorithms": list, "compare": list, "baselines": list})
+                                 "algorithms": list, "compare": list, "baselines": list, "label": str,
+                                 "fb_task": str, "fb_test_kind": str, "fb_test_size": int})
+    fb_task = table.get("fb_task", "train")
+    if fb_task not in ("train", "test", "contextual"):
+        raise SpecError(f"{where}.fb_task: {fb_task!r} is not one of 'train', 'test', 'contextual'")
+    _strings(f"{where}.fb_test_kind", [table.get("fb_test_kind", "medium")], list(KINDS))
+    _positive(f"{where}.fb_test_size", table.get("fb_test_size", 20_000))
     if ("name" in table) == ("file" in table):
         raise SpecError(f"{where} needs one of name (a standard grid: {', '.join(GRIDS)}) or file (a JSON list of "
                         "settings)")
@@ -364,7 +381,8 @@ def _grid(where: str, table: dict, base: Path, dataset_ids: list[str], labels: l
             raise SpecError(f"{where}.baselines takes [label, baseline] pairs, got {pair!r}")
         baselines.append(_strings(f"{where}.baselines", pair, shown))
     return GridSpec(name, settings, episodes, table.get("seed", 0), datasets, algorithms, compare, tuple(baselines),
-                    file, description)
+                    file, description, table.get("label", name), fb_task, table.get("fb_test_kind", "medium"),
+                    table.get("fb_test_size", 20_000))
 
 
 def _reference(where: str, table: Any, base: Path) -> tuple[Path, str]:
@@ -432,8 +450,8 @@ def parse_spec(values: dict[str, Any], path: str | os.PathLike | None = None) ->
     _positive("evaluation.episodes", evaluation.get("episodes", 10), zero=True)
     grids = [_grid(f"grids[{i}]", table, base, dataset_ids, [a.label for a in algorithms])
              for i, table in enumerate(values.get("grids", []))]
-    if len({g.name for g in grids}) != len(grids):
-        raise SpecError(f"grids names one grid twice: {[g.name for g in grids]}")
+    if len({g.label for g in grids}) != len(grids):
+        raise SpecError(f"grids names one grid twice: {[g.label for g in grids]} (give each a label)")
     reports = _keys("reports", values.get("reports", {}), {"scores": bool, "curves": bool, "grids": bool,
                                                            "references": list})
     reports["references"] = tuple(_reference(f"reports.references[{i}]", r, base)
