@@ -94,6 +94,10 @@ def start_ray(address: str | None, cpus: int | None) -> bool:
         os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(num_cpus=cpus or os.cpu_count(), object_store_memory=256 * 1024 ** 2, **options)
     else:
+        # Ray ≥ 2.59 starts clusters with token authentication, but a driver connecting to an address
+        # defaults to no token (and is refused): use the cluster's token (~/.ray/auth_token or
+        # RAY_AUTH_TOKEN) unless told otherwise (RAY_AUTH_MODE=disabled)
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
         ray.init(address=address, **options)
     return True
 
@@ -167,6 +171,9 @@ def execute(tasks: list[Task], write_report=None, address: str | None = None, cp
                 task = running.pop(ref)
                 try:
                     code, seconds, host = ray.get(ref)
+                except ray.exceptions.LocalRayletDiedError:  # Ray itself is gone: every task would fail
+                    raise RuntimeError("Ray stopped under the sweep (`ray stop` stops every Ray process on a machine, "
+                                       "a local sweep's too); run the sweep again to resume it") from None
                 except Exception as error:  # the worker or its node died more often than retried
                     finish(task, Outcome(task.key, "failed", log=task.log, message=f"{type(error).__name__}"))
                     continue
