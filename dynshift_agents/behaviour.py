@@ -55,8 +55,21 @@ class PolicyInfo:
     steps: int
     """Env steps of the SAC run when this actor was saved."""
     return_mean: float | None = None
-    """Deterministic return over 10 seeded episodes at nominal dynamics (``scripts/ship_behaviour.py``)."""
+    """Deterministic return over 10 seeded episodes on the robot it was trained on (``scripts/ship_behaviour.py``)."""
     return_std: float | None = None
+    shift: dict | None = None
+    """The env keywords of the robot it was trained on (``None``: the nominal robot). DARA's source
+    data come from policies trained on the source robot (the D4RL protocol)."""
+
+
+def policy_set(robot: str, shift: dict | None = None) -> str:
+    """The key of a robot's policies in :func:`index`: ``hopper``, or ``hopper@mass1p5`` for policies
+    trained on a shifted robot."""
+    from dynshift_agents.data.catalog import shift_tag
+
+    robot = get_robot(robot).name
+    tag = shift_tag(shift or {})
+    return f"{robot}@{tag}" if tag else robot
 
 
 @cache
@@ -65,11 +78,12 @@ def _index_file() -> dict:
 
 
 def index() -> dict[str, dict[str, PolicyInfo]]:
-    """Every shipped policy: ``index()[robot][name]``."""
+    """Every shipped policy: ``index()[policy_set][name]`` (``policy_set`` is the robot, or
+    ``robot@<shift>`` for policies trained on a shifted robot; :func:`policy_set`)."""
     table: dict[str, dict[str, PolicyInfo]] = {}
     for entry in _index_file()["policies"]:
         info = PolicyInfo(**entry)
-        table.setdefault(info.robot, {})[info.name] = info
+        table.setdefault(policy_set(info.robot, info.shift), {})[info.name] = info
     return table
 
 
@@ -84,17 +98,24 @@ def references(robot: str) -> dict[str, float]:
     return dict(table[robot])
 
 
-def policy_info(robot: str, name: str) -> PolicyInfo:
-    robot = get_robot(robot).name
-    shipped = index().get(robot, {})
+def policy_info(robot: str, name: str, shift: dict | None = None) -> PolicyInfo:
+    key = policy_set(robot, shift)
+    shipped = index().get(key, {})
+    if not shipped and shift:
+        trained = sorted(k for k in index() if k.startswith(get_robot(robot).name + "@"))
+        raise ValueError(f"no behaviour policies trained on {key.replace('@', ' with ')} are shipped (shifted sets: "
+                         f"{', '.join(trained) or 'none'}); train them with `python scripts/train_behaviour.py "
+                         f"{get_robot(robot).name} --env-kwargs '{json.dumps(shift)}'` and ship them with "
+                         f"`python scripts/ship_behaviour.py {get_robot(robot).name} --env-kwargs '{json.dumps(shift)}'`")
     if name not in shipped:
-        raise ValueError(f"no shipped {name!r} policy for {robot}; shipped: {sorted(shipped) or 'none'}")
+        raise ValueError(f"no shipped {name!r} policy for {key}; shipped: {sorted(shipped) or 'none'}")
     return shipped[name]
 
 
-def load_policy(robot: str, name: str) -> SACPolicy:
-    """The shipped ``name`` policy of ``robot`` as an SB3 ``SACPolicy`` in eval mode, on the CPU."""
-    info = policy_info(robot, name)
+def load_policy(robot: str, name: str, shift: dict | None = None) -> SACPolicy:
+    """The shipped ``name`` policy of ``robot`` (trained on the nominal robot, or on the one ``shift``
+    describes) as an SB3 ``SACPolicy`` in eval mode, on the CPU."""
+    info = policy_info(robot, name, shift)
     policy = build_policy(get_robot(info.robot).env_id)
     path = resources.files("dynshift_agents.policies").joinpath(info.file)
     with resources.as_file(path) as file:

@@ -62,7 +62,7 @@ def _collect(args: argparse.Namespace) -> None:
             raise SystemExit("--size and --d4rl-size exclude each other")
         size = D4RL_SIZES[args.kind]
     dataset = collect(args.env, args.kind, size=size, seed=args.seed, dataset_id=args.dataset_id,
-                      env_kwargs=shift_kwargs(args), overwrite=args.overwrite)
+                      env_kwargs=shift_kwargs(args), overwrite=args.overwrite, policies=args.policies)
     row = next(r for r in list_datasets(dataset.spec.dataset_id) if r["dataset_id"] == dataset.spec.dataset_id)
     record = json.loads(dataset.storage.metadata["dynshift"])
     print(f"{row['dataset_id']}: {row['transitions']} transitions, {row['episodes']} episodes, "
@@ -394,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--seed", type=int, default=0)
     collect.add_argument("--dataset-id", help="default dynshift/<env>/<kind>[-<shift>]-v0")
     collect.add_argument("--overwrite", action="store_true", help="replace an existing dataset of that id")
+    collect.add_argument("--policies", choices=["nominal", "own"], default="nominal",
+                         help="behaviour policies trained on the nominal robot (default) or on this shifted one "
+                              "(DARA's source data; shipped with scripts/ship_behaviour.py --env-kwargs)")
     add_shift_options(collect)
     collect.set_defaults(run=_collect)
 

@@ -32,7 +32,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from dynshift_agents.behaviour import UniformPolicy, build_policy
+from dynshift_agents.behaviour import UniformPolicy, build_policy, policy_set
 from dynshift_envs import ROBOTS
 from dynshift_agents.evaluation import episode_returns
 
@@ -58,11 +58,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--reference-episodes", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--env-kwargs", type=json.loads, default={}, metavar="JSON",
+                        help="ship the policies of a run on a shifted robot (train_behaviour.py --env-kwargs)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     env_id = ROBOTS[args.robot].env_id
-    run = args.runs / args.robot
+    key = policy_set(args.robot, args.env_kwargs)  # "hopper", or "hopper@mass1p5" for a shifted robot
+    shift = args.env_kwargs or None
+    run = args.runs / key
     rows = [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader((run / "progress.csv").open())]
     rows = [r for r in rows if (run / "snapshots" / f"step_{int(r['steps']):07d}.pt").exists()]
     expert = max(rows, key=lambda r: r["eval_mean"])
@@ -71,19 +75,23 @@ def main(argv: list[str] | None = None) -> None:
     picks = np.unique(np.linspace(0, len(candidates) - 1, min(args.mixed_snapshots, len(candidates))).round().astype(int))
     chosen = {"expert": expert, "medium": medium} | {f"mixed-{i + 1}": candidates[j] for i, j in enumerate(picks)}
 
-    for old in POLICIES.glob(f"{args.robot}-*.pt"):
+    for old in POLICIES.glob(f"{key}-*.pt"):
         old.unlink()
     entries = []
     for name, row in chosen.items():
         steps = int(row["steps"])
-        file = f"{args.robot}-{name}.pt"
+        file = f"{key}-{name}.pt"
         shutil.copyfile(run / "snapshots" / f"step_{steps:07d}.pt", POLICIES / file)
-        entry = {"robot": args.robot, "name": name, "file": file, "steps": steps}
-        if name in ("medium", "expert"):
-            returns = episode_returns(load_actor(env_id, POLICIES / file), env_id, args.episodes, seed=TABLE_SEED)
+        entry = {"robot": args.robot, "name": name, "file": file, "steps": steps} | ({"shift": shift} if shift else {})
+        if name in ("medium", "expert"):  # on the robot it was trained on
+            returns = episode_returns(load_actor(env_id, POLICIES / file), env_id, args.episodes, seed=TABLE_SEED,
+                                      **args.env_kwargs)
             entry |= {"return_mean": round(float(returns.mean()), 1), "return_std": round(float(returns.std()), 1)}
         entries.append(entry)
         print(json.dumps(entry), flush=True)
+    if shift:  # normalised scores keep the nominal robot's references
+        update_index(args.robot, shift, entries, None)
+        return
 
     env = gym.make(env_id)
     random_returns = episode_returns(UniformPolicy(env.action_space, REFERENCE_SEED), env_id, args.reference_episodes,
@@ -92,20 +100,22 @@ def main(argv: list[str] | None = None) -> None:
                                      args.reference_episodes, seed=REFERENCE_SEED)
     references = {"random": round(float(random_returns.mean()), 3), "expert": round(float(expert_returns.mean()), 3),
                   "episodes": args.reference_episodes}
-    update_index(args.robot, entries, references)
+    update_index(args.robot, None, entries, references)
     print(json.dumps({args.robot: references}))
 
 
-def update_index(robot: str, entries: list[dict], references: dict) -> None:
-    """Replace ``robot``'s rows of index.json; read-modify-write under a lock, so robots shipped in
-    parallel do not overwrite each other."""
+def update_index(robot: str, shift: dict | None, entries: list[dict], references: dict | None) -> None:
+    """Replace the rows of ``robot``'s policies trained on ``shift`` (``None``: nominal) in index.json,
+    and its references when given; read-modify-write under a lock, so robots shipped in parallel do
+    not overwrite each other."""
     index_path = POLICIES / "index.json"
     with open(POLICIES / ".index.lock", "w") as lock, contextlib.ExitStack():
         fcntl.flock(lock, fcntl.LOCK_EX)
         table = json.loads(index_path.read_text()) if index_path.exists() else {"policies": [], "references": {}}
-        table["policies"] = sorted([p for p in table["policies"] if p["robot"] != robot] + entries,
-                                   key=lambda p: (p["robot"], p["steps"]))
-        table["references"] = dict(sorted((table["references"] | {robot: references}).items()))
+        kept = [p for p in table["policies"] if not (p["robot"] == robot and p.get("shift") == shift)]
+        table["policies"] = sorted(kept + entries, key=lambda p: (p["robot"], json.dumps(p.get("shift")), p["steps"]))
+        if references is not None:
+            table["references"] = dict(sorted((table["references"] | {robot: references}).items()))
         tmp = index_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(table, indent=1) + "\n")
         os.replace(tmp, index_path)

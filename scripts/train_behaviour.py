@@ -1,7 +1,12 @@
-"""Train the behaviour policies: SB3 SAC, online, on a DynShift robot at nominal dynamics.
+"""Train the behaviour policies: SB3 SAC, online, on a DynShift robot (nominal, or shifted).
 
     python scripts/train_behaviour.py halfcheetah --steps 300000          # runs/behaviour/halfcheetah/
     python scripts/train_behaviour.py halfcheetah --steps 500000          # resumes, continues to 500k
+    python scripts/train_behaviour.py hopper --env-kwargs '{"mass": 1.5}' # runs/behaviour/hopper@mass1p5/
+
+A shifted robot's policies are DARA's source behaviour policies (the D4RL protocol on the source
+robot): ship them with ``scripts/ship_behaviour.py ROBOT --env-kwargs ...`` and collect with
+``dynshift collect ROBOT KIND --env-kwargs ... --policies own``.
 
 The run writes, under ``--out/<robot>/``:
 
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import sys
 import time
@@ -37,6 +43,7 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
 import dynshift_envs  # noqa: F401  (registers the ids)
+from dynshift_agents.behaviour import policy_set
 from dynshift_envs import ROBOTS
 from dynshift_agents.evaluation import episode_returns
 
@@ -55,9 +62,10 @@ class Snapshots(BaseCallback):
     """Every ``every`` env steps: save the actor, evaluate it, append a row to ``progress.csv``;
     every ``checkpoint_every`` steps: save the whole run for resuming."""
 
-    def __init__(self, run_dir: Path, env_id: str, every: int, checkpoint_every: int, episodes: int, start: float):
+    def __init__(self, run_dir: Path, env_id: str, every: int, checkpoint_every: int, episodes: int, start: float,
+                 env_kwargs: dict | None = None):
         super().__init__()
-        self.run_dir, self.env_id = run_dir, env_id
+        self.run_dir, self.env_id, self.env_kwargs = run_dir, env_id, dict(env_kwargs or {})
         self.every, self.checkpoint_every, self.episodes = every, checkpoint_every, episodes
         self.start = start
         (run_dir / "snapshots").mkdir(parents=True, exist_ok=True)
@@ -73,7 +81,7 @@ class Snapshots(BaseCallback):
     def snapshot(self, n: int) -> None:
         path = self.run_dir / "snapshots" / f"step_{n:07d}.pt"
         atomic_save(lambda p: torch.save(self.model.policy.actor.state_dict(), p), path)
-        returns = episode_returns(self.model.policy, self.env_id, self.episodes, seed=10_000)
+        returns = episode_returns(self.model.policy, self.env_id, self.episodes, seed=10_000, **self.env_kwargs)
         recent = [info["r"] for info in self.model.ep_info_buffer]
         row = {
             "steps": n,
@@ -107,15 +115,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--snapshot-every", type=int, default=10_000)
     parser.add_argument("--checkpoint-every", type=int, default=50_000)
     parser.add_argument("--eval-episodes", type=int, default=5)
+    parser.add_argument("--env-kwargs", type=json.loads, default={}, metavar="JSON",
+                        help='train on a shifted robot, e.g. \'{"mass": 1.5}\' (DARA\'s source policies)')
     args = parser.parse_args(argv)
     if args.checkpoint_every % args.snapshot_every:
         parser.error("--checkpoint-every must be a multiple of --snapshot-every")
 
     torch.set_num_threads(args.threads)
     env_id = ROBOTS[args.robot].env_id
-    run_dir = args.out / args.robot
+    run_dir = args.out / policy_set(args.robot, args.env_kwargs)
     run_dir.mkdir(parents=True, exist_ok=True)
-    env = gym.make(env_id)
+    env = gym.make(env_id, **args.env_kwargs)
 
     start = time.time()
     if (run_dir / CHECKPOINT).exists():
@@ -143,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     if remaining <= 0:
         print(f"{run_dir} already has {model.num_timesteps} ≥ {args.steps} steps", flush=True)
         return
-    callback = Snapshots(run_dir, env_id, args.snapshot_every, args.checkpoint_every, args.eval_episodes, start)
+    callback = Snapshots(run_dir, env_id, args.snapshot_every, args.checkpoint_every, args.eval_episodes, start,
+                         args.env_kwargs)
     print(f"training SAC on {env_id} for {remaining} more steps ({sys.argv})", flush=True)
     model.learn(total_timesteps=remaining, callback=callback, reset_num_timesteps=False)
 

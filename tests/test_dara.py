@@ -163,3 +163,34 @@ def test_1t_is_the_first_tenth_and_medium_expert_keeps_both_halves(store):
     assert first_fraction(source_id, 0.1).spec.dataset_id == subset.spec.dataset_id  # made once, then reused
     with pytest.raises(ValueError, match=r"fraction must be a number in \(0, 1\)"):
         first_fraction(source_id, 1.5)
+
+
+def test_source_data_from_policies_trained_on_the_source_robot(store, monkeypatch):
+    """``policies="own"`` collects with the policy set shipped for that shifted robot (here a stand-in
+    set whose 'medium' is the nominal expert's file, so the data must differ), under its own id and
+    recorded; a set that is not shipped is an error naming the commands that make it."""
+    import copy
+    import json
+
+    import dynshift_agents.behaviour as behaviour
+    from dynshift_agents.data import collect, load_transitions
+
+    shift = {"mass": 1.5}
+    table = copy.deepcopy(behaviour._index_file())
+    expert_file = next(p["file"] for p in table["policies"] if p["robot"] == "hopper" and p["name"] == "expert")
+    table["policies"] += [dict(p, shift=shift, file=expert_file) for p in table["policies"]
+                          if p["robot"] == "hopper" and p["name"] == "medium"]
+    monkeypatch.setattr(behaviour, "_index_file", lambda: table)
+    assert behaviour.policy_info("hopper", "medium", shift).file == expert_file
+    own = collect("hopper", "medium", size=400, seed=3, env_kwargs=shift, policies="own", progress=False)
+    plain = collect("hopper", "medium", size=400, seed=3, env_kwargs=shift, progress=False)
+    assert own.spec.dataset_id == "dynshift/hopper/medium-mass1p5-own-v0"
+    assert plain.spec.dataset_id == "dynshift/hopper/medium-mass1p5-v0"
+    own_request = json.loads(own.storage.metadata["dynshift"])["request"]
+    assert own_request["policies_trained_on"] == shift and own_request["policies"]["medium"]["file"] == expert_file
+    assert "policies_trained_on" not in json.loads(plain.storage.metadata["dynshift"])["request"]
+    assert not np.array_equal(load_transitions(own.spec.dataset_id).actions, load_transitions(plain.spec.dataset_id).actions)
+    with pytest.raises(ValueError, match=r"train them with `python scripts/train_behaviour.py hopper --env-kwargs"):
+        collect("hopper", "medium", size=400, env_kwargs={"mass": 2.0}, policies="own", progress=False)
+    with pytest.raises(ValueError, match="policies='own' is for a shifted robot"):
+        collect("hopper", "medium", size=400, policies="own", progress=False)

@@ -50,7 +50,7 @@ from minari.data_collector.episode_buffer import EpisodeBuffer
 from tqdm.auto import tqdm
 
 import dynshift_envs  # noqa: F401  (registers the ids)
-from dynshift_agents.behaviour import UniformPolicy, index, load_policy, policy_info, references
+from dynshift_agents.behaviour import UniformPolicy, index, load_policy, policy_info, policy_set, references
 from dynshift_agents.data.catalog import KINDS, _number, check_kind, dataset_id_for, datasets_root, load_dataset
 from dynshift_agents.episodes import Episode, run_episodes
 from dynshift_envs import get_robot
@@ -77,8 +77,9 @@ class Segment:
     steps: int
 
 
-def plan(robot: str, kind: str, size: int | None) -> list[Segment]:
-    """The segments of a ``kind`` dataset of ``size`` transitions (``None``: the kind's default)."""
+def plan(robot: str, kind: str, size: int | None, policy_shift: dict | None = None) -> list[Segment]:
+    """The segments of a ``kind`` dataset of ``size`` transitions (``None``: the kind's default), with
+    the policies trained on the nominal robot (or on the one ``policy_shift`` describes)."""
     check_kind(kind)
     if size is None:
         size = DEFAULT_SIZES[kind]
@@ -92,14 +93,15 @@ def plan(robot: str, kind: str, size: int | None) -> list[Segment]:
         return [Segment("medium", size // 2), Segment("expert", size - size // 2)]
     if kind == "diverse":
         third = size // 3
-        replay = [s for s in plan(robot, "mixed", third) if s.policy != "random"]  # its random part is the first third
+        replay = [s for s in plan(robot, "mixed", third, policy_shift) if s.policy != "random"]  # its random part joins the first third
         return [Segment("random", size - third - sum(s.steps for s in replay)), *replay, Segment("expert", third)]
     # mixed: snapshot i acts from its own step count until the next snapshot's; random before the first
-    shipped = index().get(robot, {})
+    medium = policy_info(robot, "medium", policy_shift)  # a clear error when the policy set is not shipped
+    shipped = index().get(policy_set(robot, policy_shift), {})
     snapshots = sorted((info for name, info in shipped.items() if name.startswith("mixed-")), key=lambda i: i.steps)
     if not snapshots:
-        raise ValueError(f"no shipped mixed-data snapshots for {robot}")
-    bounds = [0] + [s.steps for s in snapshots] + [policy_info(robot, "medium").steps]
+        raise ValueError(f"no shipped mixed-data snapshots for {policy_set(robot, policy_shift)}")
+    bounds = [0] + [s.steps for s in snapshots] + [medium.steps]
     names = ["random"] + [s.name for s in snapshots]
     natural = bounds[-1]
     size = natural if size is None else int(size)
@@ -108,23 +110,23 @@ def plan(robot: str, kind: str, size: int | None) -> list[Segment]:
     return [Segment(name, end - start) for name, start, end in zip(names, starts, ends) if end > start]
 
 
-def _policy_record(robot: str, name: str) -> dict[str, Any]:
+def _policy_record(robot: str, name: str, policy_shift: dict | None = None) -> dict[str, Any]:
     if name == "random":
         return {"name": "random", "description": "uniform random actions"}
-    info = policy_info(robot, name)
+    info = policy_info(robot, name, policy_shift)
     data = resources.files("dynshift_agents.policies").joinpath(info.file).read_bytes()
     return {"name": name, "file": info.file, "sha256": hashlib.sha256(data).hexdigest(), "sac_steps": info.steps,
             "return_mean": info.return_mean, "return_std": info.return_std, "actions": "stochastic (SAC sampling)"}
 
 
-def _actor(robot: str, name: str, envs: list[gym.Env], rng: np.random.Generator):
+def _actor(robot: str, name: str, envs: list[gym.Env], rng: np.random.Generator, policy_shift: dict | None = None):
     """The acting function of segment policy ``name`` on ``envs`` (random actions draw from ``rng``).
     A shipped policy acts on the observation v5's defaults make of each env's state, so that
     observation keywords (Ant without contact forces) change what is recorded, not how it behaves."""
     if name == "random":
         policy = UniformPolicy(envs[0].action_space, rng)
         return lambda obs, rows: policy.predict(obs, deterministic=False)[0]
-    policy = load_policy(robot, name)
+    policy = load_policy(robot, name, policy_shift)
     if policy.observation_space.shape == envs[0].observation_space.shape:
         return lambda obs, rows: policy.predict(obs, deterministic=False)[0]
     return lambda obs, rows: policy.predict(np.stack([envs[r].unwrapped.default_observation() for r in rows]),
@@ -158,7 +160,7 @@ def _load_chunk(path: Path) -> list[Episode]:
 
 
 def _chunks(robot: str, env_id: str, env_kwargs: dict, segment: Segment, index_: int, seed: int,
-            staging: Path, progress: tqdm) -> Iterator[list[Episode]]:
+            staging: Path, progress: tqdm, policy_shift: dict | None = None) -> Iterator[list[Episode]]:
     """The episodes of one segment, chunk by chunk, from staging when saved, else collected and saved."""
     envs: list[gym.Env] | None = None
     collected, chunk = 0, 0
@@ -172,7 +174,7 @@ def _chunks(robot: str, env_id: str, env_kwargs: dict, segment: Segment, index_:
                     envs = [gym.make(env_id, **env_kwargs) for _ in range(EPISODES_SIDE_BY_SIDE)]
                 sequence = np.random.SeedSequence([seed, index_, chunk])
                 rng = np.random.default_rng(sequence)
-                act = _actor(robot, segment.policy, envs, rng)
+                act = _actor(robot, segment.policy, envs, rng, policy_shift)
                 target = min(CHUNK_STEPS, segment.steps - collected)
                 episodes = []
                 with torch.random.fork_rng():
@@ -218,7 +220,7 @@ def _minari_root(path: Path):
 
 def collect(env: str, kind: str, size: int | None = None, seed: int = 0, dataset_id: str | None = None,
             env_kwargs: dict[str, Any] | None = None, overwrite: bool = False,
-            progress: bool = True) -> minari.MinariDataset:
+            progress: bool = True, policies: str = "nominal") -> minari.MinariDataset:
     """Collect (or finish collecting) a ``kind`` dataset on ``env`` and return it.
 
     :param env: ``"halfcheetah"``, ``"walker2d"``, ``"hopper"``, ``"ant"`` or a DynShift env id.
@@ -227,9 +229,14 @@ def collect(env: str, kind: str, size: int | None = None, seed: int = 0, dataset
     :param seed: derives every env seed and action noise; the same call gives the same dataset.
     :param dataset_id: default ``dynshift/<robot>/<kind>[-<shift>]-v0`` (:func:`dataset_id_for`).
     :param env_kwargs: DynShift env keywords (``mass``, ``damping``, ``crippled_legs``, ``morphology``,
-        ``schedule``, ...): collect on that shifted robot. The behaviour policies are the nominal ones.
+        ``schedule``, ...): collect on that shifted robot.
     :param overwrite: replace an existing dataset of that id instead of returning it.
+    :param policies: ``"nominal"``: the behaviour policies trained on the nominal robot; ``"own"``:
+        those trained on this shifted robot (DARA's source data, the D4RL protocol; shipped with
+        ``scripts/ship_behaviour.py --env-kwargs``). The default id of ``own`` data ends ``-own-v0``.
     """
+    if policies not in ("nominal", "own"):
+        raise ValueError(f"policies must be 'nominal' or 'own', got {policies!r}")
     robot, env_id = get_robot(env).name, get_robot(env).env_id
     env_kwargs = dict(env_kwargs or {})
     if env_kwargs.get("context_in_obs"):
@@ -237,13 +244,19 @@ def collect(env: str, kind: str, size: int | None = None, seed: int = 0, dataset
                          "and every step's dynamics are recorded in infos['dynamics'] anyway")
     gym.make(env_id, **env_kwargs).close()  # bad keywords fail here, with the env's own message
     references(robot)  # fails now, not after the collection, if nothing is shipped for the robot
-    segments = plan(robot, kind, size)
+    policy_shift = env_kwargs if policies == "own" else None
+    if policy_shift is not None and not policy_set(robot, policy_shift).count("@"):
+        raise ValueError("policies='own' is for a shifted robot; at nominal dynamics the nominal policies are its own")
+    segments = plan(robot, kind, size, policy_shift)
     size = sum(s.steps for s in segments)
-    dataset_id = dataset_id or dataset_id_for(robot, kind, env_kwargs)
+    default_id = dataset_id_for(robot, kind, env_kwargs)
+    dataset_id = dataset_id or (default_id.removesuffix("-v0") + "-own-v0" if policy_shift else default_id)
     final = datasets_root() / dataset_id
     request = {"env_id": env_id, "env_kwargs": env_kwargs, "kind": kind, "size": size, "seed": seed,
                "segments": [[s.policy, s.steps] for s in segments],
-               "policies": {s.policy: _policy_record(robot, s.policy) for s in segments}}
+               "policies": {s.policy: _policy_record(robot, s.policy, policy_shift) for s in segments}}
+    if policy_shift is not None:  # recorded only then: the requests of nominal-policy datasets stay as they were
+        request["policies_trained_on"] = policy_shift
 
     if final.exists():
         if not overwrite:
@@ -265,7 +278,8 @@ def collect(env: str, kind: str, size: int | None = None, seed: int = 0, dataset
     episodes: list[Episode] = []
     with tqdm(total=size, desc=dataset_id, unit="step", disable=not progress, smoothing=0.05) as bar:
         for i, segment in enumerate(segments):
-            segment_episodes = [e for chunk in _chunks(robot, env_id, env_kwargs, segment, i, seed, staging, bar)
+            segment_episodes = [e for chunk in _chunks(robot, env_id, env_kwargs, segment, i, seed, staging, bar,
+                                                                 policy_shift)
                                 for e in chunk]
             episodes += _trim(segment_episodes, segment.steps)
     seconds = time.perf_counter() - start
