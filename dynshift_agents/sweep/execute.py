@@ -187,7 +187,8 @@ def execute(tasks: list[Task], write_report=None, address: str | None = None, cp
                     finish(task, Outcome(task.key, "failed", seconds, task.log, "finished without its output"))
                 else:
                     finish(task, Outcome(task.key, "done", seconds, task.log))
-            postfix()
+            # the counts are shown after the next submissions, so a log gets no "running=0" line
+            # between a task that finished and the one that took its CPU
     except KeyboardInterrupt:
         bar.write(f"interrupted: stopping {len(running)} running task(s); run the sweep again to resume")
         for ref in running:
