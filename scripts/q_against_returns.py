@@ -1,0 +1,67 @@
+"""A critic's Q against the real returns of its own policy: the first check when a learner's score
+collapses while its Q keeps rising.
+
+    python scripts/q_against_returns.py runs/results/model-free/dynshift__walker2d__medium-v0/td3bc/seed*
+
+For each run (an SB3-layer agent with a critic: TD3+BC, CQL, BCQ, BEAR, BRAC-p, the model-based
+agents' SAC), the deterministic policy runs ``--episodes`` real episodes (env seeds 100, 101, …) on the
+robot its data came from; at every visited state it prints the mean of the first critic's
+Q(s, π(s)) and the mean discounted Monte-Carlo return G_t = Σ_k γ^k r_{t+k} of the episode from there
+(γ = the agent's), and the two at the first state.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import dynshift_envs  # noqa: F401  (registers the ids)
+from dynshift_agents.algorithms import load
+
+
+def q_and_returns(agent, episodes: int) -> tuple[list[float], list[float], list[int]]:
+    critic = getattr(getattr(agent, "learner", None), "critic", None)
+    if critic is None or not hasattr(critic, "q1_forward"):
+        raise SystemExit(f"{agent.name} has no SB3 critic to read Q from")
+    env = gym.make(agent.env_id, **agent.env_kwargs)
+    gamma = agent.config.gamma
+    qs, gs, lengths = [], [], []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=100 + episode)
+        rewards, done = [], False
+        while not done:
+            action = agent.predict(obs)[0]
+            with torch.no_grad():
+                policy_obs = torch.as_tensor(agent.encoder(obs[None]), dtype=torch.float32)
+                qs.append(float(critic.q1_forward(policy_obs, torch.as_tensor(action[None], dtype=torch.float32))))
+            obs, reward, terminated, truncated, _ = env.step(action)
+            rewards.append(float(reward))
+            done = terminated or truncated
+        g, returns = 0.0, []
+        for reward in reversed(rewards):
+            g = reward + gamma * g
+            returns.append(g)
+        gs += returns[::-1]
+        lengths.append(len(rewards))
+    env.close()
+    return qs, gs, lengths
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", help="run or checkpoint directories")
+    parser.add_argument("--episodes", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    for run in args.runs:
+        agent = load(run)
+        qs, gs, lengths = q_and_returns(agent, args.episodes)
+        print(f"{run} ({agent.name}, {agent.gradient_steps} steps): episode lengths {lengths}; mean Q {np.mean(qs):.1f}, "
+              f"mean discounted return {np.mean(gs):.1f}; first state: Q {qs[0]:.1f}, return {gs[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
