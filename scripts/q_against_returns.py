@@ -6,7 +6,7 @@ collapses while its Q keeps rising.
 For each run (an SB3-layer agent with a critic: TD3+BC, CQL, BCQ, BEAR, BRAC-p, the model-based
 agents' SAC), the deterministic policy runs ``--episodes`` real episodes (env seeds 100, 101, …) on the
 robot its data came from; at every visited state it prints the mean of the first critic's
-Q(s, π(s)) and the mean discounted Monte-Carlo return G_t = Σ_k γ^k r_{t+k} of the episode from there
+Q(s, π(s)) (in the env's reward units: divided by IQL's reward scale) and the mean discounted Monte-Carlo return G_t = Σ_k γ^k r_{t+k} of the episode from there
 (γ = the agent's), and the two at the first state.
 """
 
@@ -22,10 +22,24 @@ import dynshift_envs  # noqa: F401  (registers the ids)
 from dynshift_agents.algorithms import load
 
 
+def reward_units(agent) -> float:
+    """The factor the learner multiplied the env's rewards by (IQL's 1000 / return range), else 1."""
+    if not getattr(agent.config, "scale_rewards", False):
+        return 1.0
+    from dynshift_agents.algorithms.iql import reward_scale
+    from dynshift_agents.data import load_transitions
+
+    return reward_scale(load_transitions(agent.dataset_id))
+
+
 def q_and_returns(agent, episodes: int) -> tuple[list[float], list[float], list[int]]:
+    """Q(s, π(s)) in the env's reward units and the discounted return from s, at every visited state."""
+    if agent.name == "bc":
+        raise SystemExit("bc trains no critic")
     critic = getattr(getattr(agent, "learner", None), "critic", None)
     if critic is None or not hasattr(critic, "q1_forward"):
         raise SystemExit(f"{agent.name} has no SB3 critic to read Q from")
+    units = reward_units(agent)
     env = gym.make(agent.env_id, **agent.env_kwargs)
     gamma = agent.config.gamma
     qs, gs, lengths = [], [], []
@@ -36,7 +50,8 @@ def q_and_returns(agent, episodes: int) -> tuple[list[float], list[float], list[
             action = agent.predict(obs)[0]
             with torch.no_grad():
                 policy_obs = torch.as_tensor(agent.encoder(obs[None]), dtype=torch.float32)
-                qs.append(float(critic.q1_forward(policy_obs, torch.as_tensor(action[None], dtype=torch.float32))))
+                q = critic.q1_forward(policy_obs, torch.as_tensor(action[None], dtype=torch.float32))
+            qs.append(float(q) / units)
             obs, reward, terminated, truncated, _ = env.step(action)
             rewards.append(float(reward))
             done = terminated or truncated
