@@ -130,7 +130,8 @@ def _snapshot(output: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def interrupted(store, tmp_path_factory):
-    """The tiny sweep, interrupted (SIGINT) once its first run is evaluated, then resumed."""
+    """The tiny sweep, interrupted (SIGINT) once its first run has finished training (while others
+    are still training: the interrupt always lands mid-sweep, however loaded the machine), then resumed."""
     pytest.importorskip("ray", reason="the sweep extra (pip install -e '.[sweep]') is not installed")
     folder = tmp_path_factory.mktemp("sweep")
     path = write_spec(folder, spec_values())
@@ -138,7 +139,13 @@ def interrupted(store, tmp_path_factory):
     first = subprocess.Popen(sweep_command(path, "--cpus", "2", "--no-progress"), stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
-    while not list(output.glob("*/*/seed*/eval.json")) and first.poll() is None and time.monotonic() < deadline:
+    def a_run_finished() -> bool:
+        try:
+            return any(_steps(run) >= STEPS for run in _runs(output))
+        except (FileNotFoundError, json.JSONDecodeError):  # a checkpoint being renamed into place
+            return False
+
+    while not a_run_finished() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     first.send_signal(signal.SIGINT)
     interrupted_output = first.communicate(timeout=120)[0]
