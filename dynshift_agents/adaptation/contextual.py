@@ -103,15 +103,14 @@ def per_setting_tasks(checkpoint, settings: list[dict[str, Any]], mode: str, tes
                                 f"make them with:\n{commands}")
     train = load_transitions(agent.dataset_id)
     out = Path(out)
+    provenance = dict(agent.provenance)
     sources = {}
-    for k, (dataset_id, setting) in enumerate(zip(ids, settings)):
+    for k, (dataset_id, setting) in enumerate(zip(ids, settings)):  # one agent, its z set per setting
         path = out / f"setting{k}"
         if not (path / "agent.json").exists():
-            agent = load(checkpoint)
             _, report = infer_task(agent, mode, train, load_transitions(dataset_id), dara_config=dara_config,
                                    samples=samples, seed=seed)
-            agent.provenance = dict(agent.provenance) | {"task": report | {"test_dataset": dataset_id,
-                                                                           "setting": setting}}
+            agent.provenance = provenance | {"task": report | {"test_dataset": dataset_id, "setting": setting}}
             agent.save(path)
         sources[k] = str(path)
     return PerSetting(sources)

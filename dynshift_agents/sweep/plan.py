@@ -49,14 +49,14 @@ class Task:
         return "dynshift " + " ".join(shlex.quote(a) for a in self.command) if self.command else "(report)"
 
 
-def _sets(values: dict[str, Any]) -> list[str]:
-    return [a for key, value in values.items() for a in ("--set", f"{key}={json.dumps(value)}")]
+def _sets(values: dict[str, Any], flag: str = "--set") -> list[str]:
+    """``{key: value}`` as ``FLAG key=<JSON>`` pairs (``--set``, ``--dara-set``, ``--world-model-set``)."""
+    return [a for key, value in values.items() for a in (flag, f"{key}={json.dumps(value)}")]
 
 
 def build_plan(spec: SweepSpec) -> list[Task]:
     """Every task of the sweep, dependencies before dependants."""
     from dynshift_agents.algorithms import MODEL_BASED
-    from dynshift_agents.data.catalog import datasets_root
 
     tasks: list[Task] = []
     world_models: dict[Path, str] = {}
@@ -75,10 +75,7 @@ def build_plan(spec: SweepSpec) -> list[Task]:
             if dataset.env_kwargs:
                 command += ["--env-kwargs", json.dumps(dataset.env_kwargs)]
             deps = ()
-        store = datasets_root() / dataset.id
-        tasks.append(Task(collect_key, collect_key.split()[0], command,
-                          spec.output / "logs" / f"{collect_key.split()[0]}-{slug(dataset.id)}.log", deps,
-                          lambda store=store: (store / "data").is_dir(), outputs=(store,)))
+        tasks.append(_dataset_task(spec, collect_key, dataset.id, command, deps))
     tasks.sort(key=lambda t: bool(t.deps))  # collections before subsets of them
     for dataset in spec.datasets:
         collect_key = made[dataset.id]
@@ -89,13 +86,11 @@ def build_plan(spec: SweepSpec) -> list[Task]:
                 if algorithm.algorithm == "dara":  # the row's dataset is the target
                     train = ["train", "dara", "--base", algorithm.base, "--target-dataset", dataset.id,
                              "--source-dataset", algorithm.source]
-                    train += [a for key, value in algorithm.dara.items()
-                              for a in ("--dara-set", f"{key}={json.dumps(value)}")]
+                    train += _sets(algorithm.dara, "--dara-set")
                     deps.append(made[algorithm.source])
                     if algorithm.base in MODEL_BASED:  # its world model is fitted in the run, on both robots' data
                         _, settings = world_model_file(spec, dataset.id, algorithm.base, seed)
-                        train += [a for key, value in settings.items()
-                                  for a in ("--world-model-set", f"{key}={json.dumps(value)}")]
+                        train += _sets(settings, "--world-model-set")
                 else:
                     train = ["train", algorithm.algorithm, "--dataset", dataset.id]
                 train += ["--seed", str(seed), "--out", str(run), "--gradient-steps", str(budget.gradient_steps),
@@ -158,22 +153,29 @@ def build_plan(spec: SweepSpec) -> list[Task]:
     return tasks
 
 
+def _dataset_task(spec: SweepSpec, key: str, dataset_id: str, command: list[str], deps: tuple[str, ...] = ()) -> Task:
+    """A task that makes a dataset (``collect`` or ``subset``, the key's first word); done once the
+    dataset is in the store."""
+    from dynshift_agents.data.catalog import datasets_root
+
+    kind, store = key.split()[0], datasets_root() / dataset_id
+    return Task(key, kind, command, spec.output / "logs" / f"{kind}-{slug(dataset_id)}.log", deps,
+                lambda: (store / "data").is_dir(), outputs=(store,))
+
+
 def _test_datasets(tasks: list[Task], spec: SweepSpec, dataset, grid) -> list[str]:
     """Collect tasks (added once) for the test dataset of every setting of ``grid`` on the robot of
     ``dataset``: what an FB grid with a task per setting reads."""
     from dynshift_agents.adaptation.contextual import test_dataset_id
-    from dynshift_agents.data.catalog import datasets_root
 
     keys, known = [], {t.key for t in tasks}
     for setting in grid.settings:
         test_id = test_dataset_id(dataset.robot, grid.fb_test_kind, dict(setting), grid.fb_test_size)
         key = f"collect {test_id}"
         if key not in known:
-            store = datasets_root() / test_id
-            tasks.insert(0, Task(key, "collect", ["collect", dataset.robot, grid.fb_test_kind, "--dataset-id", test_id,
-                                                  "--size", str(grid.fb_test_size), "--env-kwargs", json.dumps(setting)],
-                                 spec.output / "logs" / f"collect-{slug(test_id)}.log", (),
-                                 lambda store=store: (store / "data").is_dir(), outputs=(store,)))
+            tasks.insert(0, _dataset_task(spec, key, test_id,
+                                          ["collect", dataset.robot, grid.fb_test_kind, "--dataset-id", test_id,
+                                           "--size", str(grid.fb_test_size), "--env-kwargs", json.dumps(setting)]))
             known.add(key)
         keys.append(key)
     return keys
