@@ -8,6 +8,9 @@ agents' SAC), the deterministic policy runs ``--episodes`` real episodes (env se
 robot its data came from; at every visited state it prints the mean of the first critic's
 Q(s, π(s)) (in the env's reward units: divided by IQL's reward scale) and the mean discounted Monte-Carlo return G_t = Σ_k γ^k r_{t+k} of the episode from there
 (γ = the agent's), and the two at the first state.
+
+``--actor RUN`` drives the episodes with another run's policy (BC, say) and reads the same critic on
+its states and actions: whether the critic ranks the behaviour it moved away from below its own.
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ def reward_units(agent) -> float:
     return reward_scale(load_transitions(agent.dataset_id))
 
 
-def q_and_returns(agent, episodes: int) -> tuple[list[float], list[float], list[int]]:
-    """Q(s, π(s)) in the env's reward units and the discounted return from s, at every visited state."""
+def q_and_returns(agent, episodes: int, actor=None) -> tuple[list[float], list[float], list[int]]:
+    """Q(s, a) of ``agent``'s critic in the env's reward units and the discounted return from s, at
+    every state visited by ``actor`` (by default the agent itself) with a = actor's action."""
+    actor = agent if actor is None else actor
     if agent.name == "bc":
         raise SystemExit("bc trains no critic")
     critic = getattr(getattr(agent, "learner", None), "critic", None)
@@ -47,7 +52,7 @@ def q_and_returns(agent, episodes: int) -> tuple[list[float], list[float], list[
         obs, _ = env.reset(seed=100 + episode)
         rewards, done = [], False
         while not done:
-            action = agent.predict(obs)[0]
+            action = actor.predict(obs)[0]
             with torch.no_grad():
                 policy_obs = torch.as_tensor(agent.encoder(obs[None]), dtype=torch.float32)
                 q = critic.q1_forward(policy_obs, torch.as_tensor(action[None], dtype=torch.float32))
@@ -69,12 +74,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="run or checkpoint directories")
     parser.add_argument("--episodes", type=int, default=5)
+    parser.add_argument("--actor", help="run whose policy drives the episodes (default: each run's own)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    actor = load(args.actor) if args.actor else None
     for run in args.runs:
         agent = load(run)
-        qs, gs, lengths = q_and_returns(agent, args.episodes)
-        print(f"{run} ({agent.name}, {agent.gradient_steps} steps): episode lengths {lengths}; mean Q {np.mean(qs):.1f}, "
+        qs, gs, lengths = q_and_returns(agent, args.episodes, actor)
+        driver = f"; episodes by {args.actor} ({actor.name})" if actor is not None else ""
+        print(f"{run} ({agent.name}, {agent.gradient_steps} steps{driver}): episode lengths {lengths}; mean Q {np.mean(qs):.1f}, "
               f"mean discounted return {np.mean(gs):.1f}; first state: Q {qs[0]:.1f}, return {gs[0]:.1f}")
 
 

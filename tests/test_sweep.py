@@ -136,8 +136,11 @@ def interrupted(store, tmp_path_factory):
     folder = tmp_path_factory.mktemp("sweep")
     path = write_spec(folder, spec_values())
     output = folder / "out"
+    # SIGINT back to its default in the sweep: a test run started in the background of a
+    # non-interactive shell inherits it ignored, and the interrupt would never arrive
     first = subprocess.Popen(sweep_command(path, "--cpus", "2", "--no-progress"), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+                             stderr=subprocess.STDOUT, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     def a_run_finished() -> bool:
         try:
