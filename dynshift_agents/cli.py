@@ -341,6 +341,11 @@ def _sweep(args: argparse.Namespace) -> None:
         for task in todo:
             print(f"  {task.key}\n      {task.shell()}")
         return
+    if args.report:
+        files = sweep_report.write(spec)
+        print(f"reports from what is finished ({len(files)} files; … in scores.md is a run not evaluated yet):\n"
+              + "\n".join(f"  {p}" for p in files))
+        return
     from dynshift_agents.sweep.execute import execute
 
     start = time.perf_counter()
@@ -549,7 +554,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("spec", help="a sweep spec, e.g. experiments/model-free.toml")
     sweep.add_argument("--address", help="a running Ray cluster (e.g. ray://head:10001 or auto); default: start Ray here")
     sweep.add_argument("--cpus", type=int, help="CPUs to use (default: all of this machine or the cluster)")
-    sweep.add_argument("--dry-run", action="store_true", help="print what is done and what would run, run nothing")
+    mode = sweep.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="print what is done and what would run, run nothing")
+    mode.add_argument("--report", action="store_true",
+                      help="write the reports from what is finished so far (curves include runs still training), "
+                           "run nothing; ray is not needed")
     sweep.add_argument("--no-progress", action="store_true")
     sweep.set_defaults(run=_sweep)
 

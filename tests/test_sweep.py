@@ -154,11 +154,13 @@ def interrupted(store, tmp_path_factory):
     interrupted_output = first.communicate(timeout=120)[0]
     before = _snapshot(output)
     leftover = subprocess.run(["pgrep", "-f", str(output)], capture_output=True, text=True).stdout.split()
+    partial = subprocess.run(sweep_command(path, "--report"), capture_output=True, text=True)
+    partial_scores = (output / "reports" / "scores.md").read_text() if partial.returncode == 0 else partial.stderr
     dry_run = subprocess.run(sweep_command(path, "--dry-run"), capture_output=True, text=True, check=True).stdout
     resumed = subprocess.run(sweep_command(path, "--cpus", "2", "--no-progress"), capture_output=True, text=True,
                              timeout=600)
     return {"path": path, "output": output, "first_code": first.returncode, "first_output": interrupted_output,
-            "before": before, "leftover": leftover, "dry_run": dry_run, "resumed": resumed, "after": _snapshot(output)}
+            "before": before, "leftover": leftover, "partial_scores": partial_scores, "dry_run": dry_run, "resumed": resumed, "after": _snapshot(output)}
 
 
 def test_an_interrupted_sweep_stops_its_commands_and_resumes_training_each_run_exactly_once(interrupted):
@@ -198,6 +200,22 @@ def test_dry_run_lists_exactly_the_missing_tasks(interrupted):
     ran = {line.split(None, 1)[1].rsplit(" (", 1)[0] for line in interrupted["resumed"].stdout.splitlines()
            if line.startswith("done ")}
     assert ran == missing
+
+
+def test_reports_written_mid_sweep_mark_what_is_not_evaluated_and_are_not_final(interrupted):
+    """`dynshift sweep --report` after the interrupt: a score for each run with its final evaluation,
+    "…" for the others; the report task stays to do (the dry-run test lists it) and the resumed sweep
+    writes the final table, without "…"."""
+    row = next(line for line in interrupted["partial_scores"].splitlines() if line.startswith("| dynshift/hopper"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    for i, algorithm in enumerate(("bc", "td3bc")):  # per label: mean ± std, then the seeds
+        seeds = [s.strip() for s in cells[3 + 2 * i].split(",")]
+        for seed, shown in enumerate(seeds):
+            evaluated = interrupted["before"].get(f"{algorithm} seed{seed}", {}).get("eval", False)
+            assert (shown != "…") == evaluated, (algorithm, seed, row)
+    assert "… one not evaluated yet" in interrupted["partial_scores"]
+    final = (interrupted["output"] / "reports" / "scores.md").read_text()
+    assert "…" not in final
 
 
 def test_the_sweep_writes_what_its_commands_write_one_by_one(interrupted, tmp_path):

@@ -146,10 +146,12 @@ def build_plan(spec: SweepSpec) -> list[Task]:
         inputs = [t.outputs[0] for t in tasks if t.key in finals] + [
             run_dir(spec, d.id, a, s) / name for d in spec.datasets for a in spec.algorithms_for(d.id)
             for s in spec.seeds for name in ("progress.csv", DIVERGED)] + ([spec.path] if spec.path else [])
-        # the spec itself is an input: a changed caption or reference line redraws the reports
+        # the spec itself is an input: a changed caption or reference line redraws the reports; and
+        # reports written before every run had finished (`dynshift sweep --report`) are not final
+        needed = [t for t in tasks if t.kind in ("train", "evaluate", "grid")]
         tasks.append(Task("report", "report", None, spec.output / "logs" / "report.log",
-                          tuple(t.key for t in tasks if t.kind in ("train", "evaluate", "grid")),
-                          lambda: _newer(outputs, inputs), outputs=outputs))
+                          tuple(t.key for t in needed),
+                          lambda: _newer(outputs, inputs) and all(t.is_done() for t in needed), outputs=outputs))
     return tasks
 
 

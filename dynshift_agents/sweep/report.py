@@ -3,7 +3,8 @@
 Written under the spec's ``results``:
 
 - ``scores.md``: per dataset, the data's own D4RL-normalised score and each label's final score
-  (``eval.json`` of every seed: mean ± std, and each seed; "—" for a run that diverged);
+  (``eval.json`` of every seed: mean ± std, and each seed; "—" for a run that diverged, "…" for one
+  not evaluated yet, when the reports are written before the sweep has finished: ``--report``);
 - ``curves-<dataset>.png``: each label's periodic evaluations (seeds as mean ± std) with the data's
   score as a dashed line (when the budget has ``eval_every``);
 - ``<dataset>/<grid>/``: ``records.csv``, ``table.md`` (seeds pooled per label, Welch's test between
@@ -47,11 +48,22 @@ def scores_table(spec: SweepSpec) -> str:
     from dynshift_agents.algorithms import MODEL_BASED
 
     labels = list(dict.fromkeys(a.label for d in spec.datasets for a in spec.algorithms_for(d.id)))
+    final_scores = {}  # (dataset, label, seed) → the normalised score, "—" (diverged) or "…" (not evaluated yet)
+    for dataset in spec.datasets:
+        for algorithm in spec.algorithms_for(dataset.id):
+            for seed in spec.seeds:
+                run = run_dir(spec, dataset.id, algorithm, seed)
+                result = run / "eval.json"
+                final_scores[dataset.id, algorithm.label, seed] = (
+                    "—" if diverged(run) else "…" if not result.exists()
+                    else float(json.loads(result.read_text())["normalised_score"]))
+    finished = "…" not in final_scores.values()
     models = any(a.algorithm in MODEL_BASED for a in spec.algorithms)
     lines = [f"{spec.budget.gradient_steps:,} gradient steps, seeds {list(spec.seeds)}; evaluation: "
              f"{spec.evaluation.episodes} episodes at nominal dynamics (seeds {spec.evaluation.seed}–"
              f"{spec.evaluation.seed + spec.evaluation.episodes - 1}), deterministic policy; D4RL-normalised scores; "
-             "— is a run that diverged.", "",
+             "— is a run that diverged" + ("; … one not evaluated yet (the mean is over the others)."
+                                            if not finished else "."), "",
              "| dataset | behaviour data | " + " | ".join(f"{label} (mean ± std) | {label} per seed" for label in labels)
              + (" | world-model holdout MSE (elites) |" if models else " |"),
              "|---|---:|" + "---:|---|" * len(labels) + ("---:|" if models else "")]
@@ -62,15 +74,10 @@ def scores_table(spec: SweepSpec) -> str:
             if label not in by_label:
                 cells += ["", ""]
                 continue
-            scores = []
-            for seed in spec.seeds:
-                run = run_dir(spec, dataset.id, by_label[label], seed)
-                result = run / "eval.json"
-                scores.append(None if diverged(run) or not result.exists()
-                              else json.loads(result.read_text())["normalised_score"])
-            finite = [s for s in scores if s is not None]
-            cells += [f"{np.mean(finite):.1f} ± {np.std(finite):.1f}" if finite else "—",
-                      ", ".join("—" if s is None else f"{s:.1f}" for s in scores)]
+            scores = [final_scores[dataset.id, label, seed] for seed in spec.seeds]
+            finite = [s for s in scores if isinstance(s, float)]
+            cells += [f"{np.mean(finite):.1f} ± {np.std(finite):.1f}" if finite else "—" if "—" in scores else "…",
+                      ", ".join(s if isinstance(s, str) else f"{s:.1f}" for s in scores)]
         if models:
             cells.append(holdout_mse(spec, dataset.id))
         lines.append(f"| {dataset.id} | " + " | ".join(cells) + " |")
