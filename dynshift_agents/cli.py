@@ -152,7 +152,7 @@ def _train(args: argparse.Namespace) -> None:
                                       args.out, dara_overrides, world_model_config=model_config,
                                       overrides=overrides, eval_every=args.eval_every,
                                       eval_episodes=args.eval_episodes, checkpoint_every=args.checkpoint_every,
-                                      progress=not args.no_progress)
+                                      keep_checkpoints=args.keep_checkpoints, progress=not args.no_progress)
         print(f"dara + {agent.name} trained for {agent.gradient_steps} gradient steps")
         return
     if not args.dataset:
@@ -160,7 +160,8 @@ def _train(args: argparse.Namespace) -> None:
     agent = experiment.train(args.algorithm, args.dataset, gradient_steps=args.gradient_steps, seed=args.seed,
                              out=args.out, overrides=overrides, world_model=args.world_model, eval_every=args.eval_every,
                              eval_episodes=args.eval_episodes,
-                             checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
+                             checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
+                             progress=not args.no_progress)
     print(f"{agent.name} trained for {agent.gradient_steps} gradient steps; checkpoint in "
           f"{args.out or experiment.default_run_dir(args.algorithm, args.dataset, args.seed)}/checkpoint")
 
@@ -449,6 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="evaluate on the training data's env every N steps (seeded, deterministic; logged as eval/*)")
     train.add_argument("--eval-episodes", type=int, default=10, help="episodes per periodic evaluation (default 10)")
     train.add_argument("--checkpoint-every", type=int, default=10_000)
+    train.add_argument("--keep-checkpoints", action="store_true",
+                       help="keep every checkpoint as RUN/checkpoints/step_<steps>/ (hard links), to evaluate any "
+                            "point of the learning curve later")
     train.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     train.add_argument("--no-progress", action="store_true")
     train.set_defaults(run=_train)

@@ -117,14 +117,16 @@ def train(algorithm: str, dataset_id: str, gradient_steps: int = GRADIENT_STEPS,
           out: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None,
           world_model_config: WorldModelConfig | None = None, world_model: str | os.PathLike | None = None,
           eval_every: int = 0, eval_episodes: int = 5,
-          checkpoint_every: int = 10_000, progress: bool = True, log_formats=("stdout", "csv"),
+          checkpoint_every: int = 10_000, keep_checkpoints: bool = False, progress: bool = True,
+          log_formats=("stdout", "csv"),
           progress_position: int = 0, data: Transitions | None = None, provenance: dict | None = None):
     """Train ``algorithm`` on ``dataset_id`` into ``out`` (logs, ``checkpoint/``); an existing
     checkpoint there is resumed up to ``gradient_steps``. The world model is ``world_model`` (a file)
     if given, else the dataset's cached one for ``world_model_config`` and ``seed``. ``progress_position``
     is the line of the progress bar (for runs side by side). ``data`` replaces the dataset's own
     transitions (DARA's relabelled union; ``dataset_id`` still names the env and the run), and
-    ``provenance`` is recorded in the checkpoint. Returns the agent."""
+    ``provenance`` is recorded in the checkpoint. ``keep_checkpoints`` keeps every periodic checkpoint
+    as ``out/checkpoints/step_<steps>/`` (hard links, no copies). Returns the agent."""
     agent_class = algorithm_class(algorithm)
     out = Path(out) if out is not None else default_run_dir(algorithm, dataset_id, seed)
     checkpoint = out / "checkpoint"
@@ -156,7 +158,8 @@ def train(algorithm: str, dataset_id: str, gradient_steps: int = GRADIENT_STEPS,
             agent.provenance = provenance or {}
         agent.learn(gradient_steps, log_dir=out, log_formats=log_formats, progress_bar=progress,
                     eval_callback=evaluation_callback(eval_episodes), eval_every=eval_every, checkpoint_dir=checkpoint,
-                    checkpoint_every=checkpoint_every, progress_position=progress_position)
+                    checkpoint_every=checkpoint_every, progress_position=progress_position,
+                    keep_checkpoints=out / "checkpoints" if keep_checkpoints else None)
     return agent
 
 

@@ -271,3 +271,24 @@ def test_periodic_evaluation_rows_survive_a_resume_without_loss_or_repeat(tiny, 
     evaluated = [int(float(r["time/gradient_steps"])) for r in resumed if r.get("eval/d4rl_score")]
     assert steps == [1000, 2000, 3000, 4000] and evaluated == [1000, 2000, 3000, 4000]
     assert resumed[0]["eval/d4rl_score"] == rows[0]["eval/d4rl_score"]  # the earlier session's rows kept as written
+
+
+def test_kept_checkpoints_are_the_run_as_it_was_at_each_step(tiny, tmp_path):
+    """--keep-checkpoints: RUN/checkpoints/step_<k>/ for every checkpoint, each the agent at k steps
+    (a run trained to 1 000 steps only predicts as the kept step_1000 of a run trained on to 3 000),
+    its files hard links, not copies."""
+    dataset_id, data = tiny
+    base = ["train", "td3bc", "--dataset", dataset_id, "--no-progress", "--set", "net_arch=[16,16]", "--set",
+            "batch_size=32", "--checkpoint-every", "1000", "--seed", "3"]
+    cli.main(base + ["--out", str(tmp_path / "long"), "--gradient-steps", "3000", "--keep-checkpoints"])
+    cli.main(base + ["--out", str(tmp_path / "short"), "--gradient-steps", "1000"])
+    kept = tmp_path / "long" / "checkpoints"
+    assert sorted(p.name for p in kept.iterdir()) == ["step_00001000", "step_00002000", "step_00003000"]
+    assert not (tmp_path / "short" / "checkpoints").exists()
+    obs = data.obs[:64]
+    early, short, last = (load(p) for p in (kept / "step_00001000", tmp_path / "short", tmp_path / "long"))
+    assert early.gradient_steps == 1000 and last.gradient_steps == 3000
+    np.testing.assert_array_equal(early.predict(obs)[0], short.predict(obs)[0])
+    assert not np.array_equal(early.predict(obs)[0], last.predict(obs)[0])
+    final = tmp_path / "long" / "checkpoint" / "tensors.pt"
+    assert (kept / "step_00003000" / "tensors.pt").stat().st_ino == final.stat().st_ino

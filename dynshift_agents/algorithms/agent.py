@@ -163,11 +163,14 @@ class Agent:
     def learn(self, gradient_steps: int, *, log_dir: str | os.PathLike | None = None, log_formats=("stdout", "csv"),
               progress_bar: bool = True, eval_callback: EvalCallback | None = None, eval_every: int = 0,
               checkpoint_dir: str | os.PathLike | None = None, checkpoint_every: int = 0,
+              keep_checkpoints: str | os.PathLike | None = None,
               callback: Callable[["Agent"], None] | None = None, progress_position: int = 0) -> "Agent":
         """Train until ``gradient_steps`` gradient steps in total (a loaded checkpoint continues).
 
         :param eval_callback: called every ``eval_every`` gradient steps; what it returns is logged.
         :param checkpoint_every: save to ``checkpoint_dir`` every this many steps (and at the end).
+        :param keep_checkpoints: also keep each of those checkpoints as ``KEEP/step_<steps>/`` (hard links
+            to the files just written: no copy), so any point of the learning curve can be evaluated later.
         :param callback: called with the agent after every training block.
         :param progress_position: the progress bar's line (for runs side by side).
         """
@@ -176,6 +179,7 @@ class Agent:
         self.set_logger(self._logger(log_dir, log_formats))
         self.before_learn()
         start_time, start_steps = time.perf_counter(), self.gradient_steps
+        saved_at = None
         with tqdm(total=gradient_steps, initial=self.gradient_steps, desc=f"{self.name} gradient steps",
                   disable=not progress_bar, smoothing=0.05, position=progress_position) as bar:
             while self.gradient_steps < gradient_steps:
@@ -202,11 +206,35 @@ class Agent:
                 self.logger.dump(step=self.gradient_steps)
                 if checkpoint_dir and checkpoint_every and self._crossed(checkpoint_every, block):
                     self.save(checkpoint_dir)
+                    saved_at = self.gradient_steps
+                    if keep_checkpoints:
+                        self._keep(checkpoint_dir, keep_checkpoints)
                 if callback is not None:
                     callback(self)
-        if checkpoint_dir and (self.gradient_steps > start_steps or not (Path(checkpoint_dir) / "agent.json").exists()):
+        if checkpoint_dir and saved_at != self.gradient_steps and (
+                self.gradient_steps > start_steps or not (Path(checkpoint_dir) / "agent.json").exists()):
             self.save(checkpoint_dir)  # a finished run asked again is left untouched
+            if keep_checkpoints:
+                self._keep(checkpoint_dir, keep_checkpoints)
         return self
+
+    def _keep(self, checkpoint: str | os.PathLike, keep: str | os.PathLike) -> None:
+        """``keep/step_<steps>/``: the checkpoint just saved, its files hard-linked (each save writes new
+        files, so the kept ones never change); copied where links are not possible. Kept once."""
+        target = Path(keep) / f"step_{self.gradient_steps:08d}"
+        if target.exists():
+            return
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+
+        def link(source: str, destination: str) -> None:
+            try:
+                os.link(source, destination)
+            except OSError:  # another file system, or no hard links
+                shutil.copy2(source, destination)
+
+        shutil.copytree(checkpoint, tmp, copy_function=link)
+        os.replace(tmp, target)
 
     def set_logger(self, logger: Logger) -> None:
         self.logger = logger

@@ -98,6 +98,8 @@ def build_plan(spec: SweepSpec) -> list[Task]:
                           *_sets(algorithm.set)]
                 if budget.eval_every:
                     train += ["--eval-every", str(budget.eval_every), "--eval-episodes", str(budget.eval_episodes)]
+                if budget.keep_checkpoints:
+                    train.append("--keep-checkpoints")
                 if algorithm.algorithm in MODEL_BASED:
                     model_seed = seed if spec.world_model.seed is None else spec.world_model.seed
                     path, settings = world_model_file(spec, dataset.id, algorithm.algorithm, model_seed)

@@ -64,6 +64,9 @@ class Budget:
     """Episodes per periodic evaluation (seeded, deterministic, on the training data's robot)."""
     checkpoint_every: int = 10_000
     """Gradient steps between checkpoints (an interrupted run resumes from the last)."""
+    keep_checkpoints: bool = False
+    """Keep every checkpoint (``RUN/checkpoints/step_<steps>/``, hard links) to evaluate any point of
+    the learning curves later."""
 
 
 @dataclass(frozen=True)
@@ -422,7 +425,8 @@ def parse_spec(values: dict[str, Any], path: str | os.PathLike | None = None) ->
     base = Path(path).resolve().parent if path is not None else Path.cwd()
     values = _keys("the spec", values, TOP_LEVEL, required=("name", "output", "budget", "datasets", "algorithms"))
     budget = _keys("budget", values["budget"], {"gradient_steps": int, "eval_every": int, "eval_episodes": int,
-                                                "checkpoint_every": int}, required=("gradient_steps",))
+                                                "checkpoint_every": int, "keep_checkpoints": bool},
+                    required=("gradient_steps",))
     _positive("budget.gradient_steps", budget["gradient_steps"])
     _positive("budget.eval_every", budget.get("eval_every", 0), zero=True)
     _positive("budget.eval_episodes", budget.get("eval_episodes", 10))
