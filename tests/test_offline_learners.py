@@ -220,6 +220,8 @@ def _short_of_the_data(measured: str):
 @pytest.mark.parametrize("robot, name", [
     ("halfcheetah", "td3bc"),
     pytest.param("halfcheetah", "iql", marks=_short_of_the_data("25.9 < the data's 29.1")),
+    # on hopper both settle on a faster gait that falls after about 270 steps, as 157 of the data's 196
+    # episodes do; γ = 0.995 or 0.999 did not help at this budget (experiments/hopper-discount.toml)
     pytest.param("hopper", "td3bc", marks=_short_of_the_data("27.9 < the data's 47.1")),
     pytest.param("hopper", "iql", marks=_short_of_the_data("23.2 < the data's 47.1")),
 ])
