@@ -270,3 +270,34 @@ def test_a_run_asked_twice_at_once_waits_for_the_first(tiny, tmp_path, capsys):
     second.join()
     assert "waiting: another process is training" in capsys.readouterr().out
     assert json.loads((out / "checkpoint" / "agent.json").read_text())["gradient_steps"] == 60
+
+
+# -- learning (slow) -----------------------------------------------------------------------------------
+
+MOPO_BUDGET = 60_000
+"""Gradient steps of the slow MOPO test: where MOPO at its defaults passed its data on halfcheetah
+medium in experiments/mopo-budget.toml (seed 0; docs/results/README.md, "Where MOPO learns")."""
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="measured 2026-12-02 (fresh store, seed 0, 1 h 14 min): 7.2 < the data's 29.0 "
+                                      "at 60 000 steps, where the sweep's run of the same settings was at 48.4; the "
+                                      "budget at which MOPO takes off varies between replicates (docs/results)")
+def test_mopo_at_its_defaults_beats_its_data_on_halfcheetah_medium(store):
+    """MOPO with the official halfcheetah-medium preset (h = 1, λ = 1), 50 000 rollout start states
+    and SB3's SAC, seed 0, MOPO_BUDGET steps: 10 final episodes score at least the data itself. At
+    20 000 steps it scored 1.2 (the old CPU budget); in experiments/mopo-budget.toml its curve rose
+    past the data between 30 000 and 40 000 steps. A strict xfail: the mark goes once a budget makes
+    it pass."""
+    from dynshift_agents import experiment
+    from dynshift_agents.data import d4rl_score
+
+    torch.set_num_threads(1)
+    dataset = collect("halfcheetah", "medium", seed=0, progress=False)
+    data_score = d4rl_score("halfcheetah", np.mean(load_transitions(dataset.spec.dataset_id).episode_returns))
+    agent = experiment.train("mopo", dataset.spec.dataset_id, MOPO_BUDGET, seed=0, out=store / "mopo-run",
+                             progress=False, log_formats=())
+    assert (agent.config.rollout_length, agent.config.penalty_coef, agent.config.rollout_batch_size) == (1, 1.0, 50_000)
+    score = experiment.evaluate(agent, agent.env_id, episodes=10)["normalised_score"]
+    print(f"MOPO on halfcheetah medium at {MOPO_BUDGET} steps: {score:.1f}, the data {data_score:.1f}")
+    assert score >= data_score, f"MOPO on halfcheetah medium: {score:.1f} < the data's {data_score:.1f}"
