@@ -205,35 +205,25 @@ class Agent:
                         self.logger.record(key, value)
                 self.logger.dump(step=self.gradient_steps)
                 if checkpoint_dir and checkpoint_every and self._crossed(checkpoint_every, block):
-                    self.save(checkpoint_dir)
+                    self._checkpoint(checkpoint_dir, keep_checkpoints)
                     saved_at = self.gradient_steps
-                    if keep_checkpoints:
-                        self._keep(checkpoint_dir, keep_checkpoints)
                 if callback is not None:
                     callback(self)
         if checkpoint_dir and saved_at != self.gradient_steps and (
                 self.gradient_steps > start_steps or not (Path(checkpoint_dir) / "agent.json").exists()):
-            self.save(checkpoint_dir)  # a finished run asked again is left untouched
-            if keep_checkpoints:
-                self._keep(checkpoint_dir, keep_checkpoints)
+            self._checkpoint(checkpoint_dir, keep_checkpoints)  # a finished run asked again is left untouched
         return self
 
-    def _keep(self, checkpoint: str | os.PathLike, keep: str | os.PathLike) -> None:
-        """``keep/step_<steps>/``: the checkpoint just saved, its files hard-linked (each save writes new
-        files, so the kept ones never change); copied where links are not possible. Kept once."""
-        target = Path(keep) / f"step_{self.gradient_steps:08d}"
-        if target.exists():
+    def _checkpoint(self, checkpoint_dir: str | os.PathLike, keep: str | os.PathLike | None) -> None:
+        """Save to ``checkpoint_dir``; with ``keep``, also keep it as ``keep/step_<steps>/`` (once), its
+        files hard-linked: each save writes new files, so the kept ones never change."""
+        self.save(checkpoint_dir)
+        target = Path(keep) / f"step_{self.gradient_steps:08d}" if keep else None
+        if target is None or target.exists():
             return
         tmp = target.with_name(target.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-
-        def link(source: str, destination: str) -> None:
-            try:
-                os.link(source, destination)
-            except OSError:  # another file system, or no hard links
-                shutil.copy2(source, destination)
-
-        shutil.copytree(checkpoint, tmp, copy_function=link)
+        shutil.copytree(checkpoint_dir, tmp, copy_function=_link_or_copy)
         os.replace(tmp, target)
 
     def set_logger(self, logger: Logger) -> None:
@@ -353,6 +343,14 @@ class Agent:
         if dataset is not None:
             agent.attach_dataset(dataset)
         return agent
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    """A hard link, or a copy where links are not possible (another file system)."""
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
 
 
 def checkpoint_dir(path: str | os.PathLike) -> Path:
