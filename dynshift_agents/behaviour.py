@@ -15,7 +15,7 @@ from importlib import resources
 import gymnasium as gym
 import numpy as np
 import torch
-from stable_baselines3.sac.policies import SACPolicy
+from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, SACPolicy
 
 from dynshift_envs import get_robot  # (importing dynshift_envs registers the ids)
 
@@ -42,6 +42,49 @@ class UniformPolicy:
     def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
         batch = np.shape(observation)[:-1]
         return self.rng.uniform(self.low, self.high, size=(*batch, *self.low.shape)).astype(np.float32), state
+
+
+class SampledActor:
+    """A SAC actor acting for data collection with results that do not depend on the CPU or the batch.
+
+    SB3's ``predict`` computes in float32 with whatever matrix kernel torch picks for the batch's shape
+    on this CPU, and rows of one batch come out one rounding apart from the same rows alone, or on
+    another CPU; MuJoCo turns that into a different episode, so the same collection call gave other
+    data on an AMD EPYC than on an Intel Xeon. Here the actor's function (ReLU layers, Gaussian mean
+    and clamped log-std, tanh squashing, SB3's rescaling to the action bounds) is evaluated in float64
+    from its float32 weights, with its noise drawn from a seeded numpy generator, and the action is
+    rounded to float32 once: summation-order differences (about 1e-16) vanish in that rounding.
+    ``predict`` has SB3's signature; ``deterministic=True`` gives SB3's deterministic action (to float32
+    rounding)."""
+
+    def __init__(self, policy: SACPolicy, rng: np.random.Generator | int | None = None):
+        actor = policy.actor
+        if actor.use_sde:
+            raise ValueError("SampledActor is for SAC's Gaussian actor; gSDE actors are not supported")
+
+        def linear(layer: torch.nn.Linear) -> tuple[np.ndarray, np.ndarray]:
+            return layer.weight.detach().double().numpy().T.copy(), layer.bias.detach().double().numpy()
+
+        kinds = {type(m) for m in actor.latent_pi}
+        if not kinds <= {torch.nn.Linear, torch.nn.ReLU}:
+            raise ValueError(f"SampledActor evaluates Linear and ReLU layers only, found {sorted(k.__name__ for k in kinds)}")
+        self.hidden = [linear(m) for m in actor.latent_pi if isinstance(m, torch.nn.Linear)]
+        self.mu, self.log_std = linear(actor.mu), linear(actor.log_std)
+        self.low = policy.action_space.low.astype(np.float64)
+        self.high = policy.action_space.high.astype(np.float64)
+        self.observation_space = policy.observation_space
+        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
+        x = np.asarray(observation, dtype=np.float32).astype(np.float64)  # the float32 input SB3 would see
+        for weight, bias in self.hidden:
+            x = np.maximum(x @ weight + bias, 0.0)
+        u = x @ self.mu[0] + self.mu[1]
+        if not deterministic:
+            log_std = np.clip(x @ self.log_std[0] + self.log_std[1], LOG_STD_MIN, LOG_STD_MAX)
+            u = u + np.exp(log_std) * self.rng.standard_normal(u.shape)
+        action = self.low + 0.5 * (np.tanh(u) + 1.0) * (self.high - self.low)
+        return action.astype(np.float32), state
 
 
 @dataclass(frozen=True)

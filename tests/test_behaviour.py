@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from dynshift_agents.behaviour import UniformPolicy, index, load_policy, policy_info, references
+from dynshift_agents.behaviour import SampledActor, UniformPolicy, index, load_policy, policy_info, references
 from dynshift_envs import ROBOTS
 from dynshift_agents.evaluation import episode_returns
 
@@ -52,6 +52,34 @@ def test_policies_act_deterministically(robot):
     assert policy.action_space.contains(a[0].astype(policy.action_space.dtype))
     c, _ = policy.predict(obs, deterministic=False)
     assert not np.array_equal(a, c)
+
+
+def test_the_collection_actor_computes_sb3s_policy(robot):
+    policy = load_policy(robot, "medium")
+    obs = np.random.default_rng(0).normal(size=(64, policy.observation_space.shape[0]))
+    deterministic, _ = SampledActor(policy, 0).predict(obs, deterministic=True)
+    np.testing.assert_allclose(deterministic, policy.predict(obs, deterministic=True)[0], atol=2e-5)
+    # with the same Gaussian noise, SAC's squashed sample tanh(mean + std * eps)
+    with torch.no_grad():
+        mean, log_std, _ = policy.actor.get_action_dist_params(torch.as_tensor(obs, dtype=torch.float32))
+    eps = np.random.default_rng(7).standard_normal(mean.shape)
+    sampled, _ = SampledActor(policy, np.random.default_rng(7)).predict(obs)
+    np.testing.assert_allclose(sampled, np.tanh(mean.double().numpy() + np.exp(log_std.double().numpy()) * eps),
+                               atol=2e-5)
+    assert sampled.dtype == np.float32 and np.all(np.abs(sampled) <= 1)
+    again, _ = SampledActor(policy, np.random.default_rng(7)).predict(obs)
+    np.testing.assert_array_equal(sampled, again)
+
+
+def test_the_collection_actor_gives_each_row_the_same_action_in_any_batch(robot):
+    """What makes a collection the same on every CPU: no row depends on the batch it was computed in
+    (SB3's float32 predict does, by one rounding, with a kernel chosen per shape and CPU)."""
+    actor = SampledActor(load_policy(robot, "medium"))
+    obs = np.random.default_rng(1).normal(size=(37, actor.observation_space.shape[0]))
+    batch, _ = actor.predict(obs, deterministic=True)
+    alone = np.concatenate([actor.predict(obs[i:i + 1], deterministic=True)[0] for i in range(len(obs))])
+    np.testing.assert_array_equal(batch, alone)
+    np.testing.assert_array_equal(batch[:10], actor.predict(obs[:10], deterministic=True)[0])
 
 
 def test_unknown_policies_are_clear_errors():

@@ -18,6 +18,9 @@ chunk's randomness (env seeds, action noise) is derived from ``(seed, segment, c
 finished chunk is saved in a hidden staging folder of the dataset store. An interrupted collection
 leaves no dataset behind, and the same call again resumes from the saved chunks and produces exactly
 the dataset an uninterrupted run would have. The dataset appears atomically (a directory rename).
+Shipped policies act through :class:`~dynshift_agents.behaviour.SampledActor` (float64, numpy noise),
+so the same call gives the same dataset on an Intel Xeon and an AMD EPYC, not data one float32
+rounding apart per batch row that MuJoCo turns into other episodes.
 
 Every dataset records, beside Minari's fields: the env id and keyword arguments (so
 ``dataset.recover_environment()`` rebuilds the same shifted env), the behaviour policies (with their
@@ -45,12 +48,11 @@ import gymnasium as gym
 import minari
 import minari.namespace
 import numpy as np
-import torch
 from minari.data_collector.episode_buffer import EpisodeBuffer
 from tqdm.auto import tqdm
 
 import dynshift_envs  # noqa: F401  (registers the ids)
-from dynshift_agents.behaviour import UniformPolicy, index, load_policy, policy_info, policy_set, references
+from dynshift_agents.behaviour import SampledActor, UniformPolicy, index, load_policy, policy_info, policy_set, references
 from dynshift_agents.data.catalog import KINDS, _number, check_kind, dataset_id_for, datasets_root, load_dataset
 from dynshift_agents.episodes import Episode, run_episodes
 from dynshift_envs import get_robot
@@ -116,17 +118,18 @@ def _policy_record(robot: str, name: str, policy_shift: dict | None = None) -> d
     info = policy_info(robot, name, policy_shift)
     data = resources.files("dynshift_agents.policies").joinpath(info.file).read_bytes()
     return {"name": name, "file": info.file, "sha256": hashlib.sha256(data).hexdigest(), "sac_steps": info.steps,
-            "return_mean": info.return_mean, "return_std": info.return_std, "actions": "stochastic (SAC sampling)"}
+            "return_mean": info.return_mean, "return_std": info.return_std, "actions": "stochastic (SAC sampling, float64, numpy noise)"}
 
 
 def _actor(robot: str, name: str, envs: list[gym.Env], rng: np.random.Generator, policy_shift: dict | None = None):
-    """The acting function of segment policy ``name`` on ``envs`` (random actions draw from ``rng``).
-    A shipped policy acts on the observation v5's defaults make of each env's state, so that
-    observation keywords (Ant without contact forces) change what is recorded, not how it behaves."""
+    """The acting function of segment policy ``name`` on ``envs``; its randomness (uniform actions, SAC's
+    sampling) draws from ``rng``. A shipped policy acts through :class:`SampledActor` (the same data on
+    every CPU), on the observation v5's defaults make of each env's state, so that observation
+    keywords (Ant without contact forces) change what is recorded, not how it behaves."""
     if name == "random":
         policy = UniformPolicy(envs[0].action_space, rng)
         return lambda obs, rows: policy.predict(obs, deterministic=False)[0]
-    policy = load_policy(robot, name, policy_shift)
+    policy = SampledActor(load_policy(robot, name, policy_shift), rng)
     if policy.observation_space.shape == envs[0].observation_space.shape:
         return lambda obs, rows: policy.predict(obs, deterministic=False)[0]
     return lambda obs, rows: policy.predict(np.stack([envs[r].unwrapped.default_observation() for r in rows]),
@@ -177,11 +180,9 @@ def _chunks(robot: str, env_id: str, env_kwargs: dict, segment: Segment, index_:
                 act = _actor(robot, segment.policy, envs, rng, policy_shift)
                 target = min(CHUNK_STEPS, segment.steps - collected)
                 episodes = []
-                with torch.random.fork_rng():
-                    torch.manual_seed(int(sequence.generate_state(1)[0]))
-                    while sum(map(len, episodes)) < target:
-                        seeds = rng.integers(0, 2**31 - 1, size=len(envs))
-                        episodes += run_episodes(envs, list(seeds), act)
+                while sum(map(len, episodes)) < target:
+                    seeds = rng.integers(0, 2**31 - 1, size=len(envs))
+                    episodes += run_episodes(envs, list(seeds), act)
                 _save_chunk(path, episodes)
             steps = sum(map(len, episodes))
             progress.update(min(steps, segment.steps - collected))
