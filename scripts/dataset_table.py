@@ -22,10 +22,14 @@ from dynshift_agents.data import KINDS, collect, d4rl_score, normalised_score
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("robots", nargs="*", default=list(ROBOTS), choices=list(ROBOTS))
+    parser.add_argument("robots", nargs="*", metavar="ROBOT", help=f"{', '.join(ROBOTS)} (default: all)")
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    # checked here: argparse (3.11) refuses an empty nargs="*" list with choices, and a list default too
+    if unknown := [r for r in args.robots if r not in ROBOTS]:
+        parser.error(f"unknown robot {unknown[0]!r}; choose from {', '.join(ROBOTS)}")
+    args.robots = args.robots or list(ROBOTS)
     torch.set_num_threads(args.threads)
 
     print("| robot | kind | transitions | episodes | return (mean ± std) | score (DynShift) | score (D4RL) | collect time |")

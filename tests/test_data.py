@@ -295,3 +295,13 @@ def test_ant_without_contact_forces_records_what_the_same_behaviour_does():
     np.testing.assert_array_equal(a.obs[:, :27], b.obs)
     np.testing.assert_array_equal(a.next_obs[:, :27], b.next_obs)
     assert truncated.recover_environment().observation_space.shape == (27,)
+
+
+def test_a_relative_store_path_works(monkeypatch, tmp_path):
+    """`MINARI_DATASETS_PATH=runs/store dynshift collect ...` (docs/datasets.md's own command)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", "runs/store")
+    dataset = collect("hopper", "random", size=300, progress=False)
+    assert dataset.total_steps == 300
+    assert (tmp_path / "runs" / "store" / "dynshift" / "hopper" / "random-v0").is_dir()
+    assert load_transitions("dynshift/hopper/random-v0").obs.shape == (300, 11)

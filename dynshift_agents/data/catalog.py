@@ -30,8 +30,9 @@ NAMESPACE = "dynshift"
 
 
 def datasets_root() -> Path:
-    """Minari's local dataset store."""
-    return Path(os.environ.get("MINARI_DATASETS_PATH", Path.home() / ".minari" / "datasets"))
+    """Minari's local dataset store, as an absolute path (a relative ``MINARI_DATASETS_PATH`` is taken
+    from the working directory; Minari itself would join it to its own paths twice)."""
+    return Path(os.environ.get("MINARI_DATASETS_PATH", Path.home() / ".minari" / "datasets")).expanduser().absolute()
 
 
 def check_kind(kind: str) -> str:
