@@ -49,8 +49,8 @@ class SampledActor:
 
     SB3's ``predict`` computes in float32 with whatever matrix kernel torch picks for the batch's shape
     on this CPU, and rows of one batch come out one rounding apart from the same rows alone, or on
-    another CPU; MuJoCo turns that into a different episode, so the same collection call gave other
-    data on an AMD EPYC than on an Intel Xeon. Here the actor's function (ReLU layers, Gaussian mean
+    another CPU; MuJoCo turns that into a different episode, so the same collection call could give
+    other data on another machine. Here the actor's function (ReLU layers, Gaussian mean
     and clamped log-std, tanh squashing, SB3's rescaling to the action bounds) is evaluated in float64
     from its float32 weights, with its noise drawn from a seeded numpy generator, and the action is
     rounded to float32 once: summation-order differences (about 1e-16) vanish in that rounding.

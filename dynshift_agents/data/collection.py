@@ -19,8 +19,9 @@ finished chunk is saved in a hidden staging folder of the dataset store. An inte
 leaves no dataset behind, and the same call again resumes from the saved chunks and produces exactly
 the dataset an uninterrupted run would have. The dataset appears atomically (a directory rename).
 Shipped policies act through :class:`~dynshift_agents.behaviour.SampledActor` (float64, numpy noise),
-so the same call gives the same dataset on an Intel Xeon and an AMD EPYC, not data one float32
-rounding apart per batch row that MuJoCo turns into other episodes.
+so a row's action does not depend on its batch or on the CPU's float32 kernels, which MuJoCo would
+turn into other episodes (``tests/test_data.py`` pins a digest of a small collection, to check each
+new kind of machine).
 
 Every dataset records, beside Minari's fields: the env id and keyword arguments (so
 ``dataset.recover_environment()`` rebuilds the same shifted env), the behaviour policies (with their
