@@ -347,14 +347,15 @@ def _sweep(args: argparse.Namespace) -> None:
         print(f"reports from what is finished ({len(files)} files; … in scores.md is a run not evaluated yet):\n"
               + "\n".join(f"  {p}" for p in files))
         return
-    from dynshift_agents.sweep.execute import execute
+    from dynshift_agents.sweep.execute import RESUME_HINT, execute
 
+    sys.stdout.reconfigure(line_buffering=True)  # a sweep's lines reach a log (nohup, tee) as they happen
     start = time.perf_counter()
     try:
         outcomes = execute(tasks, lambda: sweep_report.write(spec), address=args.address, cpus=args.cpus,
                            progress=not args.no_progress)
     except KeyboardInterrupt:
-        raise SystemExit("dynshift sweep: interrupted; run the same command again to finish the sweep") from None
+        raise SystemExit(f"dynshift sweep: interrupted; {RESUME_HINT}") from None
     except RuntimeError as error:
         raise SystemExit(f"dynshift sweep: {error}") from None
     counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "diverged", "failed", "blocked")}

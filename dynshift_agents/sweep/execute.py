@@ -29,6 +29,9 @@ from tqdm.auto import tqdm
 from dynshift_agents.sweep.layout import DIVERGED, diverged
 from dynshift_agents.sweep.plan import Task, task_environment
 
+RESUME_HINT = "run the same command again to finish the sweep"
+"""What an interrupted sweep tells its user: every command resumes, so nothing finished is redone."""
+
 DIVERGED_EXIT = 3
 """``dynshift train``'s exit code for a run that diverged."""
 
@@ -92,7 +95,9 @@ def start_ray(address: str | None, cpus: int | None) -> bool:
         # Ray starts its workers at nice 15, so training beside any other process would crawl; on a
         # cluster the same is set with `RAY_worker_niceness=0 ray start ...` (docs/sweeps.md)
         os.environ.setdefault("RAY_worker_niceness", "0")
-        ray.init(num_cpus=cpus or os.cpu_count(), object_store_memory=256 * 1024 ** 2, **options)
+        # "local": always a Ray of this sweep's own, never a cluster found running on the machine
+        # (another sweep's, or a RAY_ADDRESS left set); a cluster is named with --address
+        ray.init(address="local", num_cpus=cpus or os.cpu_count(), object_store_memory=256 * 1024 ** 2, **options)
     else:
         # Ray ≥ 2.59 starts clusters with token authentication, but a driver connecting to an address
         # defaults to no token (and is refused): use the cluster's token (~/.ray/auth_token or
@@ -190,7 +195,10 @@ def execute(tasks: list[Task], write_report=None, address: str | None = None, cp
             # the counts are shown after the next submissions, so a log gets no "running=0" line
             # between a task that finished and the one that took its CPU
     except KeyboardInterrupt:
-        bar.write(f"interrupted: stopping {len(running)} running task(s); run the sweep again to resume")
+        # said (and flushed) before Ray is asked to stop anything: should Ray's own shutdown fail, the
+        # user still reads what happened and what to do
+        bar.write(f"interrupted: stopping {len(running)} running task(s); {RESUME_HINT}")
+        sys.stdout.flush()
         for ref in running:
             ray.cancel(ref)
         ray.wait(list(running), num_returns=len(running), timeout=30)
