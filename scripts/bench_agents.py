@@ -12,6 +12,8 @@
 3. SAC gradient steps/s (256×2, batch 256): the model-based agents' fused SAC update and SB3's own
    ``SAC.train()``, both on a ``MixedReplayBuffer``, against plain SB3 ``SAC`` on an ordinary
    ``ReplayBuffer`` of the same size (goal ≥ 2.5×).
+   ``--sections compile``: the fused update with its network passes under ``torch.compile`` (inductor)
+   against the same update eager, same seed and batches.
 4. Model-free learners (BC, TD3+BC, IQL, CQL, BCQ, BEAR, BRAC-p, AWR) gradient steps/s at 256×2
    critics and batch 256 (their other networks at their own defaults), beside plain SB3 SAC.
 5. RAMBO adversarial model updates/s (one step of a 256-state rollout + 256 real rows, 7×4×200 ensemble,
@@ -149,6 +151,44 @@ def bench_sac(steps: int, repeats: int) -> tuple[float, float, float]:
     return fused, unfused, baseline
 
 
+def bench_compiled_sac(steps: int, repeats: int) -> dict[str, float]:
+    """The fused SAC update as it is, and with its network passes (the stacked critics, the stacked
+    target critics, the actor's sampling and log-probability) wrapped in ``torch.compile`` (inductor,
+    its random draws left to eager kernels so both runs draw the same numbers). Two agents from the
+    same seed and start run the same number of updates on the same batches: gradient steps/s of each,
+    the compilation's one-off seconds, and the largest parameter difference at the end."""
+    import torch._inductor.config as inductor
+
+    from stable_baselines3.common.logger import configure
+
+    inductor.fallback_random = True
+    rng = np.random.default_rng(0)
+    data = fake_transitions(100_000, rng)
+    learners = []
+    for _ in range(2):
+        agent = MOPO("DynShift/HalfCheetah-v0", WorldModel(OBS, ACT), data, MOPOConfig(learner="sac"), seed=0)
+        agent.replay_buffer.add_model(data.obs, data.next_obs, data.actions, data.rewards, data.terminals)
+        agent.learner.set_logger(configure(None, []))
+        learners.append(agent.learner)
+    eager, compiled = learners
+    critics, targets = torch.compile(compiled._critics.__call__), torch.compile(compiled._targets.__call__)
+    compiled._critics = lambda *a, **k: critics(*a, **k)  # noqa: E731 - the learner calls these objects
+    compiled._targets = lambda *a, **k: targets(*a, **k)  # noqa: E731
+    compiled.actor.action_log_prob = torch.compile(compiled.actor.action_log_prob)
+    start = time.perf_counter()
+    torch.manual_seed(1)
+    compiled.train(gradient_steps=2, batch_size=256)  # compiles (and its twin takes the same 2 steps)
+    compile_seconds = time.perf_counter() - start
+    torch.manual_seed(1)
+    eager.train(gradient_steps=2, batch_size=256)
+    rates = {}
+    for name, learner in (("eager", eager), ("compiled", compiled)):
+        torch.manual_seed(2)
+        rates[name] = timed(lambda: learner.train(gradient_steps=50, batch_size=256), max(1, steps // 50), repeats) * 50
+    difference = max((a - b).abs().max().item() for a, b in zip(eager.policy.parameters(), compiled.policy.parameters()))
+    return rates | {"compile_seconds": compile_seconds, "difference": difference}
+
+
 def bench_mopo_loop(blocks: int, start_states: int) -> dict[str, float]:
     """Seconds per 1 000 gradient steps of the whole MOPO loop (a rollout of ``start_states`` × 5 model
     steps, then 1 000 SAC steps on the mixture), with the fused SAC update and with SB3's own."""
@@ -267,8 +307,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer, shorter windows")
     parser.add_argument("--workers", type=int, default=2, help="grid evaluation processes")
     parser.add_argument("--sections", nargs="+", default=["world-model", "rest"],
-                        choices=["world-model", "sac", "loop", "rambo", "learners", "rest"],
-                        help="world-model, sac (fused against SB3), loop (the whole MOPO loop), rambo, learners (model-free beside SB3 SAC), rest "
+                        choices=["world-model", "sac", "compile", "loop", "rambo", "learners", "rest"],
+                        help="world-model, sac (fused against SB3), compile (the fused update with and without torch.compile), "
+                             "loop (the whole MOPO loop), rambo, learners (model-free beside SB3 SAC), rest "
                              "(rollouts, SAC, learners, RAMBO, grid); default world-model rest")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -293,6 +334,13 @@ def main() -> None:
             print(f"  fused SAC update     {seconds['sac']:6.1f} s")
             print(f"  SB3's SAC.train()    {seconds['sac-sb3']:6.1f} s")
             print(f"  ratio                {seconds['sac-sb3'] / seconds['sac']:6.2f}×   (goal ≥ 3×)\n")
+        if "compile" in args.sections:
+            result = bench_compiled_sac(steps, repeats)
+            print("fused SAC update, gradient steps/s (256×2, batch 256), with and without torch.compile")
+            print(f"  eager                 {result['eager']:7.1f}")
+            print(f"  torch.compile         {result['compiled']:7.1f}   ({result['compiled'] / result['eager']:.2f}× eager; "
+                  f"compiling took {result['compile_seconds']:.0f} s)")
+            print(f"  largest parameter difference after the same updates: {result['difference']:.1e}\n")
         if "sac" in args.sections or "learners" in args.sections:
             baseline = print_sac(steps, repeats)
         if "learners" in args.sections:
