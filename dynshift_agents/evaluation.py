@@ -9,10 +9,16 @@ every real step.
 
 Records are plain dicts (one per episode): ``policy``, ``env_id``, ``setting_index``, ``setting``,
 ``episode``, ``seed``, ``return``, ``length``.
+
+Policies that sample inside ``predict`` (BCQ's and BEAR's VAE actions) draw from torch's global
+generator. An evaluation seeds it from its own ``seed`` and gives the caller's state back afterwards
+(:func:`evaluation_randomness`), so its returns depend on the policy and the seed alone, and a training
+run that evaluates periodically trains exactly as one that does not.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -22,6 +28,7 @@ from typing import Any, Callable, Iterable, Protocol
 
 import gymnasium as gym
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from dynshift_agents.algorithms import load as load_agent
@@ -67,6 +74,14 @@ def acting(policy: Policy, envs: list[gym.Env], deterministic: bool = True, onli
     return act, observe, estimator
 
 
+@contextlib.contextmanager
+def evaluation_randomness(seed: int):
+    """torch's global generator seeded with ``seed`` for the block, and restored to the caller's state after."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
 def episode_returns(policy: Policy, env_id: str, episodes: int, seed: int = 0, deterministic: bool = True,
                     online_context: bool = True, **env_kwargs: Any) -> np.ndarray:
     """Undiscounted returns of ``episodes`` episodes run side by side, episode ``i`` reset with seed
@@ -75,7 +90,8 @@ def episode_returns(policy: Policy, env_id: str, episodes: int, seed: int = 0, d
     envs = [gym.make(env_id, **kwargs) for _ in range(episodes)]
     try:
         act, observe, _ = acting(policy, envs, deterministic, online_context)
-        runs = run_episodes(envs, [seed + i for i in range(episodes)], act, observe, record=False)
+        with evaluation_randomness(seed):
+            runs = run_episodes(envs, [seed + i for i in range(episodes)], act, observe, record=False)
         return np.array([episode.total_reward for episode in runs])
     finally:
         for env in envs:
@@ -94,7 +110,8 @@ def evaluate_settings(policy: Policy, env_id: str, settings: list[dict[str, Any]
     envs = [gym.make(env_id, **(keywords | setting)) for _, setting, _ in pairs]
     try:
         act, observe, _ = acting(policy, envs, deterministic, online_context)
-        runs = run_episodes(envs, [seed + episode for _, _, episode in pairs], act, observe, record=False)
+        with evaluation_randomness(seed):
+            runs = run_episodes(envs, [seed + episode for _, _, episode in pairs], act, observe, record=False)
     finally:
         for env in envs:
             env.close()

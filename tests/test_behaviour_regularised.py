@@ -182,6 +182,31 @@ def test_trains_saves_loads_and_predicts_identically(tiny, tmp_path, name):
     assert loaded.learner._n_updates == 350
 
 
+def test_evaluating_a_sampling_policy_is_seeded_and_leaves_training_alone(tiny):
+    """BCQ samples VAE actions inside predict: its evaluation depends on its seed only, and a run that
+    evaluates after each of its two blocks ends with the parameters of a run that never evaluates."""
+    from dynshift_agents.evaluation import episode_returns
+
+    _, data = tiny
+    calls = []
+
+    def evaluate(agent):
+        calls.append(episode_returns(agent, ENV, 1, seed=3))
+        return {}
+
+    # each built just before it trains: building seeds torch's global generator (SB3's set_random_seed)
+    evaluated = make("bcq", data).learn(2000, progress_bar=False, log_formats=(), eval_callback=evaluate,
+                                        eval_every=1000)
+    plain = make("bcq", data).learn(2000, progress_bar=False, log_formats=())
+    assert len(calls) == 2
+    for a, b in zip(evaluated.parameters(), plain.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.manual_seed(123)
+    again = episode_returns(plain, ENV, 1, seed=3)
+    np.testing.assert_array_equal(again, episode_returns(plain, ENV, 1, seed=3))  # whatever the caller's state
+    assert not np.array_equal(again, episode_returns(plain, ENV, 1, seed=4))
+
+
 def test_from_the_command_line(tiny, tmp_path, capsys):
     from dynshift_agents import cli
 
