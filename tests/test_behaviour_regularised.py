@@ -219,3 +219,42 @@ def test_from_the_command_line(tiny, tmp_path, capsys):
         capsys.readouterr()
         cli.main(["evaluate", str(out), "--episodes", "1", "--json"])
         assert '"episodes": 1' in capsys.readouterr().out
+
+
+# -- learning (slow) -----------------------------------------------------------------------------------
+
+BASE_LEARNER_BUDGET = 30_000
+"""Gradient steps of the slow test below, and of experiments/base-learners-hopper.toml: BCQ and BEAR
+run at about 9-13 steps/s on one core, so 30 000 steps take about an hour each."""
+
+
+@pytest.fixture(scope="module")
+def hopper_medium_with_bc(tmp_path_factory):
+    """A fresh hopper medium collection (seed 0) in a private store, and BC's score on it at the budget."""
+    from dynshift_agents import experiment
+    from dynshift_agents.data import collect
+
+    root = tmp_path_factory.mktemp("base-learners")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MINARI_DATASETS_PATH", str(root / "datasets"))
+        torch.set_num_threads(1)
+        dataset_id = collect("hopper", "medium", seed=0, progress=False).spec.dataset_id
+        bc = experiment.train("bc", dataset_id, BASE_LEARNER_BUDGET, seed=0, out=root / "bc", progress=False,
+                              log_formats=())
+        yield root, dataset_id, experiment.evaluate(bc, bc.env_id, episodes=10)["normalised_score"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["bcq", "bear", "bracp", "awr"])
+def test_reaches_most_of_bcs_score_on_hopper_medium(hopper_medium_with_bc, monkeypatch, name):
+    """Each of the DARA paper's base learners, at its defaults, seed 0, BASE_LEARNER_BUDGET steps on
+    hopper medium: 10 final episodes score at least 80 % of BC's D4RL score on the same data and budget
+    (the papers' learners mostly match or beat BC on medium data)."""
+    from dynshift_agents import experiment
+
+    root, dataset_id, bc_score = hopper_medium_with_bc
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(root / "datasets"))
+    agent = experiment.train(name, dataset_id, BASE_LEARNER_BUDGET, seed=0, out=root / name, progress=False,
+                             log_formats=())
+    score = experiment.evaluate(agent, agent.env_id, episodes=10)["normalised_score"]
+    assert score >= 0.8 * bc_score, f"{name} on hopper medium: {score:.1f} < 80 % of BC's {bc_score:.1f}"

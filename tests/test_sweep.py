@@ -187,6 +187,28 @@ def test_an_interrupted_sweep_stops_its_commands_and_resumes_training_each_run_e
         assert sorted((r["setting_index"], r["episode"]) for r in records) == [(0, 0), (1, 0)]
 
 
+def test_a_sweep_stopped_with_kill_stops_its_commands_and_says_how_to_resume(store, tmp_path):
+    """SIGTERM (``kill``, how a sweep under nohup is stopped) takes Ctrl-C's path: the running
+    commands are stopped, and the driver says so and how to go on."""
+    pytest.importorskip("ray", reason="the sweep extra (pip install -e '.[sweep]') is not installed")
+    values = spec_values()
+    values["budget"]["gradient_steps"] = 50_000  # still training when the signal comes
+    path = write_spec(tmp_path, values)
+    output = tmp_path / "out"
+    sweep = subprocess.Popen(sweep_command(path, "--cpus", "2", "--no-progress"), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not any(p.stat().st_size for p in output.glob("*/*/seed*/train.log")) and sweep.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # the training commands are running
+    sweep.terminate()
+    printed = sweep.communicate(timeout=120)[0]
+    assert sweep.returncode not in (0, None), printed
+    assert re.search(r"interrupted: stopping [12] running task\(s\); run the same command again", printed), printed
+    assert subprocess.run(["pgrep", "-f", str(output)], capture_output=True, text=True).stdout == ""
+
+
 def test_dry_run_lists_exactly_the_missing_tasks(interrupted):
     before = interrupted["before"]
     missing = {"report"}

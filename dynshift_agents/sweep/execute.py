@@ -9,8 +9,9 @@ to its log file.
   run directory) and never retried; its evaluations are skipped.
 - A task that fails otherwise is reported with its log; what depends on it is blocked, the rest of
   the sweep goes on.
-- Ctrl-C (or a killed driver) stops the running commands: each is terminated by its Ray worker, or
-  by the kernel when the worker itself dies. Every command resumes, so running the sweep again
+- Ctrl-C or ``kill`` (SIGINT or SIGTERM: a sweep left running under nohup is stopped with ``kill``)
+  stops the running commands: each is terminated by its Ray worker, or by the kernel when the worker
+  itself dies (a driver killed with SIGKILL). Every command resumes, so running the sweep again
   finishes it without repeating what was finished.
 """
 
@@ -20,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +53,10 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
     import ctypes
 
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def run_command(arguments: list[str], log: str, env: dict[str, str], cwd: str) -> tuple[int, float, str]:
@@ -119,6 +125,9 @@ def execute(tasks: list[Task], write_report=None, address: str | None = None, cp
     if not todo:
         return outcomes
     started = start_ray(address, cpus)
+    # SIGTERM as Ctrl-C; installed after ray.init, whose own handler would end the driver at once
+    in_main_thread = threading.current_thread() is threading.main_thread()  # where Python takes signals
+    previous_sigterm = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     capacity = cpus or max(1, int(ray.cluster_resources().get("CPU", 1)))
     remote = ray.remote(num_cpus=1, max_retries=2)(run_command)  # retried only if a worker or node dies
     env, cwd = task_environment(), str(Path(cwd or Path.cwd()).resolve())
@@ -205,6 +214,8 @@ def execute(tasks: list[Task], write_report=None, address: str | None = None, cp
         raise
     finally:
         bar.close()
+        if previous_sigterm is not None:  # None: Ray's own (C-level) handler, which Python cannot put back
+            signal.signal(signal.SIGTERM, previous_sigterm)
         if started:
             ray.shutdown()
     return outcomes
