@@ -245,11 +245,24 @@ def hopper_medium_with_bc(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["bcq", "bear", "bracp", "awr"])
+@pytest.mark.parametrize("name", [
+    "bcq", "bear", "awr",
+    # its Q runs away once the warm start ends (20 000 steps): KL to the behaviour 0.09 → 12.6, Q 160 → 282
+    # against a real discounted return of 80 (episodes fall after about 125 steps)
+    pytest.param("bracp", marks=pytest.mark.xfail(strict=True, reason="measured 2026-12-02 (seed 0, 30 000 steps): "
+                                                  "7.3 < 80 % of BC's 32.0 (docs/results/README.md)")),
+])
 def test_reaches_most_of_bcs_score_on_hopper_medium(hopper_medium_with_bc, monkeypatch, name):
     """Each of the DARA paper's base learners, at its defaults, seed 0, BASE_LEARNER_BUDGET steps on
     hopper medium: 10 final episodes score at least 80 % of BC's D4RL score on the same data and budget
-    (the papers' learners mostly match or beat BC on medium data)."""
+    (the papers' learners mostly match or beat BC on medium data).
+
+    Measured through experiments/base-learners-hopper.toml, whose runs are this test's (BC and AWR
+    trained again outside the sweep gave the same scores to the last digit): BC 32.0, BCQ 56.4,
+    BEAR 80.0, AWR 81.3, BRAC-p 7.3 (2-core AMD EPYC, 2026-12-02). BC's 32.0 is a low point: its
+    evaluations every 5 000 steps alternate between about 86 (a hop that lasts the episode) and 28-41
+    (a faster gait that falls), as every learner's here do, so one final score per learner is a noisy
+    comparison (the 3-seed study beside it is the measurement to read)."""
     from dynshift_agents import experiment
 
     root, dataset_id, bc_score = hopper_medium_with_bc
