@@ -206,7 +206,8 @@ def learning_curves(runs: dict[str, list[str | os.PathLike]], path: str | os.Pat
         points = [(s, float(np.mean(v)), float(np.std(v)), len(v)) for s, v in sorted(by_step.items())]
         curves[label] = points
         steps, means, stds = (np.array([p[i] for p in points]) for i in range(3))
-        ax.plot(steps, means, marker="o", markersize=3, label=f"{label} ({max(p[3] for p in points)} runs)")
+        count = max(p[3] for p in points)
+        ax.plot(steps, means, marker="o", markersize=3, label=f"{label} ({count} run{'' if count == 1 else 's'})")
         ax.fill_between(steps, means - stds, means + stds, alpha=0.2)
     for name, value in (lines or {}).items():
         ax.axhline(value, linestyle="--", linewidth=1, color="grey")
@@ -221,3 +222,4 @@ def learning_curves(runs: dict[str, list[str | os.PathLike]], path: str | os.Pat
     fig.savefig(path)
     plt.close(fig)
     return curves
+
