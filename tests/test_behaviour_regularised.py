@@ -4,6 +4,7 @@ defining terms on hand-made inputs, and tiny training runs that save, load and p
 from __future__ import annotations
 
 import functools
+import json
 import math
 
 import numpy as np
@@ -219,6 +220,15 @@ def test_from_the_command_line(tiny, tmp_path, capsys):
         capsys.readouterr()
         cli.main(["evaluate", str(out), "--episodes", "1", "--json"])
         assert '"episodes": 1' in capsys.readouterr().out
+    grid_file = tmp_path / "grid.json"
+    grid_file.write_text(json.dumps([{"mass": 0.5}, {"mass": 1.5}]))
+    names = ["bcq", "bear", "bracp", "awr"]
+    cli.main(["grid", *(str(tmp_path / n) for n in names), "--names", *names, "--grid", str(grid_file),
+              "--episodes", "1", "--workers", "1", "--out", str(tmp_path / "grid")])
+    records = [json.loads(line) for line in (tmp_path / "grid" / "records.jsonl").read_text().splitlines()]
+    assert sorted((r["policy"], r["setting_index"]) for r in records) == sorted((n, i) for n in names for i in (0, 1))
+    table = (tmp_path / "grid" / "table.md").read_text()
+    assert all(n in table for n in names)
 
 
 # -- learning (slow) -----------------------------------------------------------------------------------
