@@ -94,6 +94,29 @@ def make_learner(table: dict, name: str, data, seed: int = 0, **overrides):
     return cls("DynShift/HalfCheetah-v0", data, config(**TINY_LEARNER | extra | overrides), seed=seed)
 
 
+def assert_resumes_exactly(build, data, tmp_path, steps: int = 200) -> None:
+    """An agent from ``build()`` trained 2·``steps`` steps in one go, and one trained ``steps``,
+    saved, loaded (``load``, any class) and trained on to 2·``steps``, end with identical parameters:
+    the checkpoint carries every random generator's state. Other random draws in between (torch's
+    global generator used for something else) must not matter. Training blocks of ``steps`` (the
+    divergence guard samples a batch between blocks)."""
+    import torch
+
+    from dynshift_agents.algorithms import agent as agent_module
+    from dynshift_agents.algorithms import load
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(agent_module, "BLOCK_STEPS", steps)
+        whole = build().learn(2 * steps, progress_bar=False, log_formats=())
+        expected = [p.detach().clone() for p in whole.parameters()]
+        build().learn(steps, progress_bar=False, log_formats=(), checkpoint_dir=tmp_path / "ckpt")
+        torch.manual_seed(12345)  # a new process: the global generator starts elsewhere
+        torch.rand(7)
+        resumed = load(tmp_path / "ckpt", dataset=data).learn(2 * steps, progress_bar=False, log_formats=())
+    for a, b in zip(expected, resumed.parameters(), strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
+
+
 def tiny_world(tmp_path_factory, size: int, config):
     """``size`` random HalfCheetah transitions collected into a private Minari store, and a world
     model with ``config`` fitted on them: the fixture of the algorithm tests."""

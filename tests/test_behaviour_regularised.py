@@ -18,7 +18,7 @@ from dynshift_agents.algorithms.bcq import soft_clipped_target
 from dynshift_agents.algorithms.bear import mmd
 from dynshift_agents.algorithms.bracp import sampled_kl
 
-from conftest import make_learner
+from conftest import assert_resumes_exactly, make_learner
 
 ENV = "DynShift/HalfCheetah-v0"
 LEARNERS = {
@@ -229,6 +229,12 @@ def test_from_the_command_line(tiny, tmp_path, capsys):
     assert sorted((r["policy"], r["setting_index"]) for r in records) == sorted((n, i) for n in names for i in (0, 1))
     table = (tmp_path / "grid" / "table.md").read_text()
     assert all(n in table for n in names)
+
+
+@pytest.mark.parametrize("name", sorted(LEARNERS))
+def test_a_run_resumed_from_its_checkpoint_trains_as_one_never_interrupted(tiny, tmp_path, name):
+    _, data = tiny
+    assert_resumes_exactly(lambda: make(name, data), data, tmp_path)
 
 
 # -- learning (slow) -----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from dynshift_agents.algorithms.cql import conservative_term
 from dynshift_agents.algorithms.iql import advantage_weights, expectile_loss, reward_scale
 from dynshift_agents.algorithms.td3bc import td3bc_actor_loss
 
-from conftest import make_learner
+from conftest import assert_resumes_exactly, make_learner
 from dynshift_agents.data import Transitions, collect, load_transitions
 
 ENV = "DynShift/HalfCheetah-v0"
@@ -203,6 +203,12 @@ def test_model_free_learners_from_the_command_line_fit_no_world_model(tiny, stor
     assert printed.startswith("bc: 1000: ") and "\ntd3bc: 1000: " in printed and " 2000: " in printed
     assert (tmp_path / "curves.png").stat().st_size > 0
     assert {"bc", "cql", "iql", "td3bc"} <= set(ALGORITHMS)
+
+
+@pytest.mark.parametrize("name", sorted(LEARNERS))
+def test_a_run_resumed_from_its_checkpoint_trains_as_one_never_interrupted(tiny, tmp_path, name):
+    _, data = tiny
+    assert_resumes_exactly(lambda: make(name, data), data, tmp_path)
 
 
 # -- learning (slow) -----------------------------------------------------------------------------------

@@ -10,7 +10,11 @@ observations with the agent's :class:`~dynshift_agents.algorithms.encoder.Observ
 
 A checkpoint directory holds ``agent.json`` (config, env, dataset, step count, the encoder's
 numbers), ``tensors.pt`` (every tensor: weights, optimiser states, statistics) and the files of the
-layer above (a world model). Nothing in it is unpickled: ``tensors.pt`` is read with
+layer above (a world model). It also holds the state of every random generator training draws from
+(torch's global one, the agent's own, its NumPy generators: :meth:`Agent.numpy_generators`), put back
+when a loaded agent starts to learn: a model-free run interrupted at a checkpoint and resumed trains
+exactly as one never interrupted (tested). A model-based run does not yet: its buffer of model
+rollouts is not saved, and starts empty. Nothing in it is unpickled: ``tensors.pt`` is read with
 ``torch.load(weights_only=True)``, which refuses any other payload.
 """
 
@@ -158,6 +162,10 @@ class Agent:
     def before_learn(self) -> None:
         """Called at the start of :meth:`learn` (RAMBO's behaviour-cloning warm start)."""
 
+    def numpy_generators(self) -> dict[str, np.random.Generator]:
+        """The NumPy generators training draws from, by name: their states are saved with a checkpoint."""
+        return {"agent": self.rng}
+
     # -- training -----------------------------------------------------------------------------------
 
     def learn(self, gradient_steps: int, *, log_dir: str | os.PathLike | None = None, log_formats=("stdout", "csv"),
@@ -177,6 +185,7 @@ class Agent:
         if self.dataset is None:
             raise ValueError("no dataset attached: pass dataset= or call attach_dataset() before learn()")
         self.set_logger(self._logger(log_dir, log_formats))
+        self._restore_random_state()
         self.before_learn()
         start_time, start_steps = time.perf_counter(), self.gradient_steps
         saved_at = None
@@ -303,18 +312,35 @@ class Agent:
         tmp = path.with_name(path.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        torch.save({"agent": self.tensors(), "encoder": self.encoder.tensors()}, tmp / "tensors.pt")
+        random_tensors = {"torch": torch.get_rng_state(), "generator": self.generator.get_state()}
+        torch.save({"agent": self.tensors(), "encoder": self.encoder.tensors(), "random": random_tensors},
+                   tmp / "tensors.pt")
         self.save_parts(tmp)
         meta = {"algorithm": self.name, "config": asdict(self.config), "env_id": self.env_id,
                 "env_kwargs": self.env_kwargs, "dataset_id": self.dataset_id, "seed": self.seed,
                 "gradient_steps": self.gradient_steps, "encoder": self.encoder.to_json(), "state": self.json_state(),
-                "provenance": self.provenance}
+                "provenance": self.provenance,
+                "random": {name: g.bit_generator.state for name, g in self.numpy_generators().items()}}
         (tmp / "agent.json").write_text(json.dumps(meta, indent=1))
         old = path.with_name(path.name + ".old")
         if path.exists():
             os.replace(path, old)
         os.replace(tmp, path)
         shutil.rmtree(old, ignore_errors=True)
+
+    def _restore_random_state(self) -> None:
+        """The generators as they were when the loaded checkpoint was saved (once; a fresh agent keeps its own)."""
+        saved, self._saved_random = getattr(self, "_saved_random", None), None
+        if saved is None:
+            return
+        tensors, states = saved
+        if tensors:  # checkpoints written before the generators were saved resume with fresh ones
+            torch.set_rng_state(tensors["torch"])
+            self.generator.set_state(tensors["generator"])
+        generators = self.numpy_generators()
+        for name, state in (states or {}).items():
+            if name in generators:
+                generators[name].bit_generator.state = state
 
     def save_parts(self, directory: Path) -> None:
         """Write the files of a layer above (a world model) into the checkpoint being written."""
@@ -340,6 +366,7 @@ class Agent:
         agent.provenance = meta.get("provenance", {})
         agent.load_tensors(tensors["agent"])
         agent.load_json_state(meta.get("state", {}))
+        agent._saved_random = (tensors.get("random"), meta.get("random"))  # put back when it learns
         if dataset is not None:
             agent.attach_dataset(dataset)
         return agent

@@ -260,7 +260,7 @@ class FB(Agent):
     def tensors(self) -> dict[str, Any]:
         return {"fb": self.fb.state_dict(), "fb_target": self.fb_target.state_dict(), "actor": self.actor.state_dict(),
                 "fb_optimizer": self.fb_optimizer.state_dict(), "actor_optimizer": self.actor_optimizer.state_dict(),
-                "z": self.z, "generator": self.generator.get_state()}
+                "z": self.z}
 
     def load_tensors(self, tensors: dict[str, Any]) -> None:
         self.fb.load_state_dict(tensors["fb"])
@@ -269,4 +269,3 @@ class FB(Agent):
         self.fb_optimizer.load_state_dict(tensors["fb_optimizer"])
         self.actor_optimizer.load_state_dict(tensors["actor_optimizer"])
         self.z = tensors["z"]
-        self.generator.set_state(tensors["generator"])

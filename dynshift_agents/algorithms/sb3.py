@@ -111,6 +111,16 @@ class SB3Agent(Agent):
     def replay_buffer(self) -> MixedReplayBuffer:
         return self.learner.replay_buffer
 
+    def numpy_generators(self) -> dict[str, np.random.Generator]:
+        """The agent's, the buffer's sampling generator (once a dataset is attached), and the learner's
+        own where it has one (AWR's)."""
+        generators = super().numpy_generators()
+        if getattr(self.learner, "replay_buffer", None) is not None:
+            generators["buffer"] = self.replay_buffer.rng
+        if isinstance(getattr(self.learner, "rng", None), np.random.Generator):
+            generators["learner"] = self.learner.rng
+        return generators
+
     def set_logger(self, logger: Logger) -> None:
         super().set_logger(logger)
         self.learner.set_logger(logger)
