@@ -279,7 +279,8 @@ def test_reaches_most_of_bcs_score_on_hopper_medium(hopper_medium_with_bc, monke
 
     Measured through experiments/base-learners-hopper.toml, whose runs are this test's (BC and AWR
     trained again outside the sweep gave the same scores to the last digit): BC 32.0, BCQ 56.4,
-    AWR 81.3, BRAC-p 7.3 (2-core AMD EPYC, 2026-12-02). BEAR at BEAR_BUDGET is not measured yet (at
+    AWR 81.3, BRAC-p 7.3 (2-core AMD EPYC, 2026-12-02). BEAR at BEAR_BUDGET: 61.4 in a run resumed
+    from its 30 000-step checkpoint (experiments/bear-hopper.toml), not this test's run in one go (at
     30 000 steps, inside its warm-up, it scored 80.0). BC's 32.0 is a low point: its evaluations
     every 5 000 steps alternate between about 86 (a hop that lasts the episode) and 28-41 (a faster
     gait that falls), as every learner's here do, so one final score per learner is a noisy
