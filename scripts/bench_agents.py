@@ -125,18 +125,23 @@ def bench_rollout(repeats: int, start_states: int) -> dict[str, float]:
     return rates
 
 
+def mixed_sac(data: Transitions, learner: str):
+    """A MOPO agent's SAC (``learner``: "sac", the fused update, or "sac-sb3") on ``data`` with the model
+    part of its buffer filled, so batches really mix (5 % real); logging to nowhere."""
+    from stable_baselines3.common.logger import configure
+
+    agent = MOPO("DynShift/HalfCheetah-v0", WorldModel(OBS, ACT), data, MOPOConfig(learner=learner), seed=0)
+    agent.replay_buffer.add_model(data.obs, data.next_obs, data.actions, data.rewards, data.terminals)
+    agent.learner.set_logger(configure(None, []))
+    return agent
+
+
 def bench_sac(steps: int, repeats: int) -> tuple[float, float, float]:
     """Gradient steps/s of the model-based agents' fused SAC and of SB3's own ``SAC.train()``, both on
     a MixedReplayBuffer, and of plain SB3 SAC on its ordinary ReplayBuffer."""
     rng = np.random.default_rng(0)
     data = fake_transitions(100_000, rng)
-    agents = []
-    for learner in ("sac", "sac-sb3"):
-        agent = MOPO("DynShift/HalfCheetah-v0", WorldModel(OBS, ACT), data, MOPOConfig(learner=learner), seed=0)
-        # fill the model part so batches really mix (5 % real)
-        agent.replay_buffer.add_model(data.obs, data.next_obs, data.actions, data.rewards, data.terminals)
-        agent.learner.set_logger(__import__("stable_baselines3.common.logger", fromlist=["configure"]).configure(None, []))
-        agents.append(agent)
+    agents = [mixed_sac(data, learner) for learner in ("sac", "sac-sb3")]
 
     env = gym.make("DynShift/HalfCheetah-v0")
     plain = SAC("MlpPolicy", env, buffer_size=100_000, learning_starts=0, batch_size=256,
@@ -158,18 +163,10 @@ def bench_compiled_sac(steps: int, repeats: int) -> dict[str, float]:
     same seed and start run the same number of updates on the same batches: gradient steps/s of each,
     the compilation's one-off seconds, and the largest parameter difference at the end."""
     import torch._inductor.config as inductor
-    from stable_baselines3.common.logger import configure
 
     inductor.fallback_random = True
-    rng = np.random.default_rng(0)
-    data = fake_transitions(100_000, rng)
-    learners = []
-    for _ in range(2):
-        agent = MOPO("DynShift/HalfCheetah-v0", WorldModel(OBS, ACT), data, MOPOConfig(learner="sac"), seed=0)
-        agent.replay_buffer.add_model(data.obs, data.next_obs, data.actions, data.rewards, data.terminals)
-        agent.learner.set_logger(configure(None, []))
-        learners.append(agent.learner)
-    eager, compiled = learners
+    data = fake_transitions(100_000, np.random.default_rng(0))
+    eager, compiled = (mixed_sac(data, "sac").learner for _ in range(2))
     compiled._critics = torch.compile(compiled._critics.__call__)  # the learner calls these attributes
     compiled._targets = torch.compile(compiled._targets.__call__)
     compiled.actor.action_log_prob = torch.compile(compiled.actor.action_log_prob)

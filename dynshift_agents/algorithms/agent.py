@@ -101,6 +101,8 @@ class Agent:
         self.generator = torch.Generator().manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.gradient_steps = 0
+        self._saved_random: tuple[dict | None, dict | None] | None = None
+        """A loaded checkpoint's generator states, put back when the agent starts to learn."""
         self.dataset: Transitions | None = None
         self.provenance: dict = {}
         """Where the training data came from, beyond ``dataset_id`` (DARA's datasets and classifiers)."""
@@ -330,7 +332,7 @@ class Agent:
 
     def _restore_random_state(self) -> None:
         """The generators as they were when the loaded checkpoint was saved (once; a fresh agent keeps its own)."""
-        saved, self._saved_random = getattr(self, "_saved_random", None), None
+        saved, self._saved_random = self._saved_random, None
         if saved is None:
             return
         tensors, states = saved
@@ -366,7 +368,7 @@ class Agent:
         agent.provenance = meta.get("provenance", {})
         agent.load_tensors(tensors["agent"])
         agent.load_json_state(meta.get("state", {}))
-        agent._saved_random = (tensors.get("random"), meta.get("random"))  # put back when it learns
+        agent._saved_random = (tensors.get("random"), meta.get("random"))
         if dataset is not None:
             agent.attach_dataset(dataset)
         return agent

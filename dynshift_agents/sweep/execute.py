@@ -55,10 +55,6 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def run_command(arguments: list[str], log: str, env: dict[str, str], cwd: str) -> tuple[int, float, str]:
     """``dynshift ARGUMENTS`` with output appended to ``log``; (exit code, seconds, host). The body
     of every Ray task; a cancelled task terminates its command before it returns."""
@@ -127,7 +123,7 @@ def execute(tasks: list[Task], write_report=None, address: str | None = None, cp
     started = start_ray(address, cpus)
     # SIGTERM as Ctrl-C; installed after ray.init, whose own handler would end the driver at once
     in_main_thread = threading.current_thread() is threading.main_thread()  # where Python takes signals
-    previous_sigterm = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
+    previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler) if in_main_thread else None
     capacity = cpus or max(1, int(ray.cluster_resources().get("CPU", 1)))
     remote = ray.remote(num_cpus=1, max_retries=2)(run_command)  # retried only if a worker or node dies
     env, cwd = task_environment(), str(Path(cwd or Path.cwd()).resolve())
