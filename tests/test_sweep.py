@@ -84,6 +84,8 @@ def sweep_command(path: Path, *options: str) -> list[str]:
     (lambda v: v["algorithms"].update(bc={"base": "bc"}), 'base, source and dara are for algorithm = "dara"'),
     (lambda v: v["datasets"].append({"id": "dynshift/hopper/random-first0p1-v0", "subset": {"of": "nope"}}),
      "datasets[1].subset.of: 'nope' is not one of 'dynshift/hopper/random-v0'"),
+    (lambda v: v["datasets"][0]["collect"].update(policies="mine"), "'mine' is not one of 'nominal', 'own'"),
+    (lambda v: v["datasets"][0]["collect"].update(policies="own"), 'policies = "own" is for a shifted robot'),
 ])
 def test_a_bad_spec_names_the_bad_key_and_the_choices(tmp_path, change, message):
     values = spec_values()
@@ -308,7 +310,9 @@ def test_dara_and_1t_in_a_spec(tmp_path):
     values["datasets"] += [{"id": "dynshift/hopper/random-first0p1-v0",
                             "subset": {"of": "dynshift/hopper/random-v0", "fraction": 0.1}},
                            {"id": "dynshift/hopper/random-mass1p5-v0",
-                            "collect": {"size": 1000, "env_kwargs": {"mass": 1.5}}}]
+                            "collect": {"size": 1000, "env_kwargs": {"mass": 1.5}}},
+                           {"id": "dynshift/hopper/medium-mass1p5-own-v0",
+                            "collect": {"size": 1000, "env_kwargs": {"mass": 1.5}, "policies": "own"}}]
     values["algorithms"] = {"bc": {"set": dict(TINY), "datasets": ["dynshift/hopper/random-first0p1-v0"]},
                             "bc-dara": {"algorithm": "dara", "base": "bc", "set": dict(TINY), "dara": {"eta": 0.2},
                                         "source": "dynshift/hopper/random-mass1p5-v0",
@@ -324,6 +328,9 @@ def test_dara_and_1t_in_a_spec(tmp_path):
     assert train.command[:7] == ["train", "dara", "--base", "bc", "--target-dataset",
                                  "dynshift/hopper/random-first0p1-v0", "--source-dataset"]
     assert "eta=0.2" in train.command
+    own = tasks["collect dynshift/hopper/medium-mass1p5-own-v0"].command  # DARA's source data: own policies
+    assert own[:3] == ["collect", "hopper", "medium"] and own[own.index("--policies") + 1] == "own"
+    assert "--policies" not in tasks["collect dynshift/hopper/random-mass1p5-v0"].command
 
 
 def test_an_fb_grid_with_a_task_per_setting_collects_each_settings_test_data():

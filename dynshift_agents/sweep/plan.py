@@ -74,6 +74,8 @@ def build_plan(spec: SweepSpec) -> list[Task]:
                 command += ["--size", str(dataset.size)]
             if dataset.env_kwargs:
                 command += ["--env-kwargs", json.dumps(dataset.env_kwargs)]
+            if dataset.policies != "nominal":
+                command += ["--policies", dataset.policies]
             deps = ()
         tasks.append(_dataset_task(spec, collect_key, dataset.id, command, deps))
     tasks.sort(key=lambda t: bool(t.deps))  # collections before subsets of them

@@ -83,6 +83,9 @@ class DatasetSpec:
     """Collection seed."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """The robot's env keywords (its dynamics shift), as ``dynshift collect --env-kwargs``."""
+    policies: str = "nominal"
+    """The behaviour policies: ``nominal`` (trained on the nominal robot) or ``own`` (trained on this shifted
+    robot: DARA's source data), as ``dynshift collect --policies``."""
     subset_of: str | None = None
     """Made by ``dynshift subset`` from this dataset of the spec (DARA's ``1T``), not collected."""
     fraction: float = 0.1
@@ -251,7 +254,7 @@ def _dataset(where: str, table: dict) -> DatasetSpec:
         robot, kind = robot_and_kind(subset["of"])
         return DatasetSpec(table["id"], robot or "", kind or "", subset_of=subset["of"], fraction=fraction)
     collect = _keys(f"{where}.collect", table.get("collect", {}),
-                    {"robot": str, "kind": str, "size": int, "seed": int, "env_kwargs": dict})
+                    {"robot": str, "kind": str, "size": int, "seed": int, "env_kwargs": dict, "policies": str})
     robot, kind = robot_and_kind(table["id"])
     robot, kind = collect.get("robot", robot), collect.get("kind", kind)
     if robot not in ROBOTS:
@@ -262,8 +265,12 @@ def _dataset(where: str, table: dict) -> DatasetSpec:
                         f"{', '.join(KINDS)}")
     if "size" in collect:
         _positive(f"{where}.collect.size", collect["size"])
+    policies = collect.get("policies", "nominal")
+    _strings(f"{where}.collect.policies", [policies], ["nominal", "own"])
+    if policies == "own" and not collect.get("env_kwargs"):
+        raise SpecError(f"{where}.collect: policies = \"own\" is for a shifted robot; give env_kwargs (its shift)")
     return DatasetSpec(table["id"], robot, kind, collect.get("size"), collect.get("seed", 0),
-                       collect.get("env_kwargs", {}))
+                       collect.get("env_kwargs", {}), policies)
 
 
 def _algorithm(label: str, table: dict, dataset_ids: list[str]) -> AlgorithmSpec:
