@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,3 +120,18 @@ def test_the_stated_returns_reproduce(robot):
         returns = episode_returns(load_policy(robot, name), ROBOTS[robot].env_id, episodes=10, seed=0)
         assert returns.mean() == pytest.approx(info.return_mean, rel=0.02, abs=2.0)
         assert returns.std() == pytest.approx(info.return_std, rel=0.2, abs=5.0)
+
+
+def test_the_behaviour_grid_script_reports_each_settings_return_and_its_ratio_to_nominal(tmp_path):
+    """``scripts/behaviour_grid.py``: the nominal row is the policy's own evaluation; bad grids are named."""
+    script = Path(__file__).parents[1] / "scripts" / "behaviour_grid.py"
+    grid = tmp_path / "line.json"
+    grid.write_text(json.dumps([{"mass": 1.0}, {"mass": 1.5}]))
+    out = subprocess.run([sys.executable, str(script), "hopper", "--grid", str(grid), "--policies", "expert",
+                          "--episodes", "1"], capture_output=True, text=True, check=True).stdout
+    rows = {line.split(" | ")[0]: line for line in out.splitlines() if line.startswith("| {")}
+    assert set(rows) == {'| {"mass": 1.0}', '| {"mass": 1.5}'}
+    nominal = episode_returns(load_policy("hopper", "expert"), ROBOTS["hopper"].env_id, episodes=1, seed=0)
+    assert f"{nominal.mean():.1f} ± 0.0 (× 1.00)" in rows['| {"mass": 1.0}']
+    bad = subprocess.run([sys.executable, str(script), "hopper", "--grid", "nope"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "not one of mass-damping" in bad.stderr
