@@ -228,24 +228,16 @@ def _grid(args: argparse.Namespace) -> None:
     from dynshift_agents import reports
     from dynshift_agents.algorithms import describe
     from dynshift_agents.evaluation import run_grid
-    from dynshift_envs import GRIDS, get_grid
+    from dynshift_envs import load_grid
 
-    if args.grid in GRIDS:
-        grid = get_grid(args.grid)
-        settings, env_ids, grid_name = list(grid.settings), grid.env_ids, grid.name
-    else:
-        path = Path(args.grid)
-        if not path.exists():
-            raise ValueError(f"unknown grid {args.grid!r}: not one of {', '.join(GRIDS)} and not a file")
-        loaded = json.loads(path.read_text())
-        settings = loaded["settings"] if isinstance(loaded, dict) else loaded
-        env_ids, grid_name = None, path.stem
+    grid = load_grid(args.grid)
+    settings, grid_name = list(grid.settings), grid.name
     names = args.names or [_checkpoint_name(c) for c in args.checkpoints]
     if len(names) != len(args.checkpoints) or len(set(names)) != len(names):
         raise ValueError(f"need one distinct name per checkpoint, got {names}")
     env_id = args.env or describe(args.checkpoints[0])["env_id"]
-    if env_ids is not None and env_id not in env_ids:
-        raise ValueError(f"grid {grid_name} applies to {', '.join(env_ids)}, not {env_id}")
+    if grid.env_ids and env_id not in grid.env_ids:
+        raise ValueError(f"grid {grid_name} applies to {', '.join(grid.env_ids)}, not {env_id}")
     out = Path(args.out or f"runs/grids/{grid_name}")
     out.mkdir(parents=True, exist_ok=True)
     policies = dict(zip(names, args.checkpoints))
@@ -386,7 +378,7 @@ def _checkpoint_name(path: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from dynshift_envs import ROBOTS
-    from dynshift_agents.data import DEFAULT_SIZES, KINDS
+    from dynshift_agents.data import DEFAULT_SIZES, KINDS, POLICY_SOURCES
 
     parser = argparse.ArgumentParser(prog="dynshift", description="Offline RL under changed dynamics.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -401,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--seed", type=int, default=0)
     collect.add_argument("--dataset-id", help="default dynshift/<env>/<kind>[-<shift>]-v0")
     collect.add_argument("--overwrite", action="store_true", help="replace an existing dataset of that id")
-    collect.add_argument("--policies", choices=["nominal", "own"], default="nominal",
+    collect.add_argument("--policies", choices=POLICY_SOURCES, default="nominal",
                          help="behaviour policies trained on the nominal robot (default) or on this shifted one "
                               "(DARA's source data; shipped with scripts/ship_behaviour.py --env-kwargs)")
     add_shift_options(collect)

@@ -12,10 +12,10 @@ import gymnasium as gym
 
 from dynshift_envs.base import OBSERVATION_KEYWORDS
 from dynshift_envs.dynamics import Dynamics, Uniform
-from dynshift_envs.grids import GRIDS, Grid, get_grid
+from dynshift_envs.grids import GRIDS, Grid, get_grid, load_grid
 from dynshift_envs.robots import ROBOTS, Robot, get_robot
 
-__all__ = ["ENV_IDS", "GRIDS", "OBSERVATION_KEYWORDS", "ROBOTS", "Dynamics", "Grid", "Robot", "Uniform", "get_grid",
+__all__ = ["ENV_IDS", "GRIDS", "OBSERVATION_KEYWORDS", "ROBOTS", "Dynamics", "Grid", "Robot", "Uniform", "get_grid", "load_grid",
            "get_robot"]
 
 ENTRY_POINTS = {r.env_id: r.entry_point for r in ROBOTS.values()}

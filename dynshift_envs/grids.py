@@ -7,7 +7,9 @@ Each :class:`Grid` lists plain-JSON settings, so a benchmark can run
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 MULTIPLIERS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
@@ -20,6 +22,7 @@ class Grid:
 
     name: str
     env_ids: tuple[str, ...]
+    """The env ids it applies to; empty for a grid read from a file (any env its settings build on)."""
     settings: tuple[dict[str, Any], ...]
     description: str
 
@@ -56,3 +59,18 @@ def get_grid(name: str) -> Grid:
     if name not in GRIDS:
         raise ValueError(f"unknown grid {name!r}; known grids: {', '.join(GRIDS)}")
     return GRIDS[name]
+
+
+def load_grid(name_or_file: str) -> Grid:
+    """A standard grid by name, or a JSON file of settings (a list, or ``{"settings": [...]}``) as a grid
+    named after the file's stem; ``ValueError`` lists the standard names."""
+    if name_or_file in GRIDS:
+        return GRIDS[name_or_file]
+    path = Path(name_or_file)
+    if not path.is_file():
+        raise ValueError(f"unknown grid {name_or_file!r}: not one of {', '.join(GRIDS)} and not a file")
+    loaded = json.loads(path.read_text())
+    settings = tuple(loaded["settings"] if isinstance(loaded, dict) else loaded)
+    if not settings or not all(isinstance(setting, dict) for setting in settings):
+        raise ValueError(f"{path} must hold a non-empty list of settings (env keyword tables)")
+    return Grid(path.stem, (), settings, f"{len(settings)} settings from {path.name}")

@@ -15,25 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 import torch
 
-import dynshift_envs  # noqa: F401  (registers the ids)
 from dynshift_agents.behaviour import load_policy, policy_set
 from dynshift_agents.evaluation import evaluate_settings
-from dynshift_envs import GRIDS, ROBOTS
-
-
-def grid_settings(grid: str) -> list[dict]:
-    if grid in GRIDS:
-        return list(GRIDS[grid].settings)
-    path = Path(grid)
-    if not path.exists():
-        raise SystemExit(f"unknown grid {grid!r}: not one of {', '.join(GRIDS)} and not a file")
-    loaded = json.loads(path.read_text())
-    return list(loaded["settings"] if isinstance(loaded, dict) else loaded)
+from dynshift_envs import GRIDS, ROBOTS, load_grid
 
 
 def main() -> None:
@@ -48,7 +36,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    settings = grid_settings(args.grid)
+    try:
+        settings = list(load_grid(args.grid).settings)
+    except ValueError as error:
+        parser.error(str(error))
     env_id = ROBOTS[args.robot].env_id
     print(f"{policy_set(args.robot, args.shift)} on {env_id}: {args.episodes} episodes per setting "
           f"(seeds {args.seed}..{args.seed + args.episodes - 1}), return mean ± std (× its return at nominal)")

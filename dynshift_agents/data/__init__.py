@@ -15,12 +15,12 @@ from dynshift_agents.data.catalog import (
     list_datasets,
     load_dataset,
 )
-from dynshift_agents.data.collection import D4RL_SIZES, DEFAULT_SIZES, collect, first_fraction, plan
+from dynshift_agents.data.collection import D4RL_SIZES, DEFAULT_SIZES, POLICY_SOURCES, collect, first_fraction, plan
 from dynshift_agents.data.scores import D4RL_REFERENCES, d4rl_score, dataset_score, normalised_score
 from dynshift_agents.data.transitions import Transitions, load_transitions
 
 __all__ = [
-    "D4RL_REFERENCES", "D4RL_SIZES", "DEFAULT_SIZES", "KINDS", "DatasetNotFoundError", "Transitions", "collect",
+    "D4RL_REFERENCES", "D4RL_SIZES", "DEFAULT_SIZES", "KINDS", "POLICY_SOURCES", "DatasetNotFoundError", "Transitions", "collect",
     "d4rl_score", "dataset_id_for", "dataset_score", "datasets_root", "first_fraction", "list_datasets", "load_dataset",
     "load_transitions", "normalised_score", "plan",
 ]

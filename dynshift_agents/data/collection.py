@@ -63,6 +63,9 @@ DEFAULT_SIZES = {"random": 100_000, "medium": 100_000, "expert": 100_000, "mediu
 """Default transitions per kind, sized for a 2-core CPU (a minute or two each). ``None``: the SAC
 run's own length up to the medium policy."""
 
+POLICY_SOURCES = ("nominal", "own")
+"""Whose behaviour policies collect a dataset: those trained on the nominal robot, or on the shifted one."""
+
 D4RL_SIZES = {"random": 1_000_000, "medium": 1_000_000, "expert": 1_000_000, "medium-expert": 2_000_000,
               "mixed": None, "diverse": 3_000_000}
 """D4RL's sizes (its medium-replay is its run's own length, as here)."""
@@ -237,8 +240,8 @@ def collect(env: str, kind: str, size: int | None = None, seed: int = 0, dataset
         those trained on this shifted robot (DARA's source data, the D4RL protocol; shipped with
         ``scripts/ship_behaviour.py --env-kwargs``). The default id of ``own`` data ends ``-own-v0``.
     """
-    if policies not in ("nominal", "own"):
-        raise ValueError(f"policies must be 'nominal' or 'own', got {policies!r}")
+    if policies not in POLICY_SOURCES:
+        raise ValueError(f"policies must be one of {', '.join(map(repr, POLICY_SOURCES))}, got {policies!r}")
     robot, env_id = get_robot(env).name, get_robot(env).env_id
     env_kwargs = dict(env_kwargs or {})
     if env_kwargs.get("context_in_obs"):

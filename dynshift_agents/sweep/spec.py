@@ -37,7 +37,6 @@ that is not positive, is a :class:`SpecError` naming the valid choices, raised b
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -240,7 +239,7 @@ def _strings(where: str, values: list, choices: list[str]) -> tuple[str, ...]:
 def _dataset(where: str, table: dict) -> DatasetSpec:
     from dynshift_envs import ROBOTS
 
-    from dynshift_agents.data import KINDS
+    from dynshift_agents.data import KINDS, POLICY_SOURCES
     from dynshift_agents.data.catalog import robot_and_kind
 
     table = _keys(where, table, {"id": str, "collect": dict, "subset": dict}, required=("id",))
@@ -266,7 +265,7 @@ def _dataset(where: str, table: dict) -> DatasetSpec:
     if "size" in collect:
         _positive(f"{where}.collect.size", collect["size"])
     policies = collect.get("policies", "nominal")
-    _strings(f"{where}.collect.policies", [policies], ["nominal", "own"])
+    _strings(f"{where}.collect.policies", [policies], list(POLICY_SOURCES))
     if policies == "own" and not collect.get("env_kwargs"):
         raise SpecError(f"{where}.collect: policies = \"own\" is for a shifted robot; give env_kwargs (its shift)")
     return DatasetSpec(table["id"], robot, kind, collect.get("size"), collect.get("seed", 0),
@@ -344,7 +343,7 @@ def _world_model(table: dict, algorithms: list[AlgorithmSpec]) -> WorldModelSpec
 
 
 def _grid(where: str, table: dict, base: Path, dataset_ids: list[str], labels: list[str]) -> GridSpec:
-    from dynshift_envs import GRIDS
+    from dynshift_envs import GRIDS, load_grid
 
     from dynshift_agents.data import KINDS
 
@@ -371,11 +370,11 @@ def _grid(where: str, table: dict, base: Path, dataset_ids: list[str], labels: l
         path = (base / table["file"]).resolve()
         if not path.exists():
             raise SpecError(f"{where}: grid file {path} does not exist (standard grids: {', '.join(GRIDS)})")
-        loaded = json.loads(path.read_text())
-        settings = tuple(loaded["settings"] if isinstance(loaded, dict) else loaded)
-        if not settings or not all(isinstance(s, dict) for s in settings):
-            raise SpecError(f"{where}: {path} must hold a non-empty list of settings (env keyword tables)")
-        name, description, file = path.stem, f"{len(settings)} settings from {path.name}", str(path)
+        try:
+            grid = load_grid(str(path))
+        except ValueError as error:
+            raise SpecError(f"{where}: {error}") from None
+        name, settings, description, file = grid.name, grid.settings, grid.description, str(path)
     episodes = _positive(f"{where}.episodes", table.get("episodes", 3))
     datasets = _strings(f"{where}.datasets", table["datasets"], dataset_ids) if "datasets" in table else None
     algorithms = _strings(f"{where}.algorithms", table["algorithms"], labels) if "algorithms" in table else None
