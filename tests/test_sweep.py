@@ -333,6 +333,60 @@ def test_dara_and_1t_in_a_spec(tmp_path):
     assert "--policies" not in tasks["collect dynshift/hopper/random-mass1p5-v0"].command
 
 
+def test_the_dara_report_is_the_papers_table_read_off_the_spec(tmp_path):
+    """dara.md: per base learner and target, 10T (the dataset 1T was cut from), 1T, 1T+10S at η = 0 and with
+    DARA, arrows against the column to the left, Welch over seeds, and the classifiers' report."""
+    from scipy import stats
+
+    from dynshift_agents.adaptation.dara import DARA
+    from dynshift_agents.sweep import report
+    from dynshift_agents.sweep.layout import run_dir
+
+    values = spec_values()
+    values["seeds"] = [0, 1, 2]
+    values["datasets"] += [{"id": "dynshift/hopper/random-first0p1-v0",
+                            "subset": {"of": "dynshift/hopper/random-v0", "fraction": 0.1}},
+                           {"id": "dynshift/hopper/random-mass1p5-v0", "collect": {"size": 1000, "env_kwargs": {"mass": 1.5}}}]
+    dara_arm = {"algorithm": "dara", "base": "bc", "source": "dynshift/hopper/random-mass1p5-v0",
+                "datasets": ["dynshift/hopper/random-first0p1-v0"]}
+    values["algorithms"] = {"bc": {"datasets": ["dynshift/hopper/random-v0", "dynshift/hopper/random-first0p1-v0"]},
+                            "bc-union": dara_arm | {"dara": {"eta": 0.0}}, "bc-dara": dict(dara_arm),
+                            "td3bc-dara": dara_arm | {"base": "td3bc"}}  # no plain td3bc, no union: empty cells
+    values["grids"] = []
+    spec = load_spec(write_spec(tmp_path, values))
+    arms = {a.label: a for a in spec.algorithms}
+    scores = {("dynshift/hopper/random-v0", "bc"): [50.0, 60.0, 55.0],
+              ("dynshift/hopper/random-first0p1-v0", "bc"): [20.0, 30.0, 25.0],
+              ("dynshift/hopper/random-first0p1-v0", "bc-union"): [30.0, 32.0, 28.0],
+              ("dynshift/hopper/random-first0p1-v0", "bc-dara"): [40.0, 44.0, 39.0]}
+    for (dataset, label), per_seed in scores.items():
+        for seed, score in enumerate(per_seed):
+            run = run_dir(spec, dataset, arms[label], seed)
+            run.mkdir(parents=True)
+            (run / "eval.json").write_text(json.dumps({"normalised_score": score}))
+    for seed in range(2):  # the third seed's classifiers not written yet: means over what exists
+        dara = DARA(11, 3)
+        dara.report = {"sas_accuracy": 0.8 + 0.1 * seed, "sa_accuracy": 0.6,
+                       "delta_r": {"mean": 0.5, "std": 1.0, "quantiles": {"0.05": -1.0, "0.95": 2.0 + seed},
+                                   "clipped_fraction": 0.0}}
+        dara.save(run_dir(spec, "dynshift/hopper/random-first0p1-v0", arms["bc-dara"], seed) / "dara.pt")
+
+    rows = report.dara_rows(spec)
+    assert [(r.base, r.full.label, r.full_dataset, r.alone.label, r.union.label, r.dara.label) for r in rows[:1]] == [
+        ("bc", "bc", "dynshift/hopper/random-v0", "bc", "bc-union", "bc-dara")]
+    assert (rows[1].base, rows[1].full, rows[1].alone, rows[1].union) == ("td3bc", None, None, None)
+    assert report.outputs(spec)[-1] == spec.results / "dara.md"
+    table = report.dara_table(spec)
+    p = stats.ttest_ind([40.0, 44.0, 39.0], [30.0, 32.0, 28.0], equal_var=False).pvalue
+    assert (f"| bc | dynshift/hopper/random-first0p1-v0 | dynshift/hopper/random-mass1p5-v0 | 55.0 ± 4.1 | "
+            f"25.0 ± 4.1 ↓ | 30.0 ± 1.6 ↑ | 41.0 ± 2.2 ↑ | +11.0 | **{p:.3f}** |") in table
+    assert "| td3bc | dynshift/hopper/random-first0p1-v0 | dynshift/hopper/random-mass1p5-v0 |  |  |  | … |  |  |" in table
+    assert "| bc | dynshift/hopper/random-first0p1-v0 | 1T+10S DARA | 40.0 | 44.0 | 39.0 |" in table
+    assert "| bc | dynshift/hopper/random-first0p1-v0 | 0.1 | 2 | 0.850 | 0.600 | 0.500 ± 1.000 | -1.00 … 2.50 | 0.0000 |" in table
+    with pytest.raises(SpecError, match="reports.dara must be bool"):
+        parse_spec(values | {"reports": {"dara": "yes"}})
+
+
 def test_an_fb_grid_with_a_task_per_setting_collects_each_settings_test_data():
     spec = load_spec(Path(__file__).parents[1] / "experiments" / "fb-halfcheetah.toml")
     tasks = {t.key: t for t in build_plan(spec)}

@@ -8,18 +8,21 @@ Written under the spec's ``results``:
 - ``curves-<dataset>.png``: each label's periodic evaluations (seeds as mean ± std) with the data's
   score as a dashed line (when the budget has ``eval_every``);
 - ``<dataset>/<grid>/``: ``records.csv``, ``table.md`` (seeds pooled per label, Welch's test between
-  the grid's ``compare`` pair, per-seed grid averages for its ``baselines``) and the heatmaps.
+  the grid's ``compare`` pair, per-seed grid averages for its ``baselines``) and the heatmaps;
+- ``dara.md`` (a spec with DARA arms): DARA's table, 10T, 1T, 1T+10S without and with DARA per base
+  learner and target, with Welch's test over seeds and the classifiers' accuracies and Δr.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from dynshift_agents.sweep.layout import diverged, grids_for, policy_name, run_dir, slug, world_model_file
-from dynshift_agents.sweep.spec import SweepSpec
+from dynshift_agents.sweep.spec import AlgorithmSpec, SweepSpec
 
 
 def outputs(spec: SweepSpec) -> list[Path]:
@@ -32,6 +35,8 @@ def outputs(spec: SweepSpec) -> list[Path]:
     if spec.reports.grids:
         files += [spec.results / slug(d.id) / g.label / "table.md" for d in spec.datasets for g in spec.grids
                   if any(g in grids_for(spec, d.id, a) for a in spec.algorithms_for(d.id))]
+    if spec.reports.dara and spec.evaluation.episodes and dara_rows(spec):
+        files.append(spec.results / "dara.md")
     return files
 
 
@@ -43,26 +48,31 @@ def data_score(dataset_id: str) -> float:
     return float(d4rl_score(dataset_id.split("/")[1], record["episode_returns"]["mean"]))
 
 
+def final_score(spec: SweepSpec, dataset_id: str, algorithm: AlgorithmSpec, seed: int) -> float | str:
+    """A run's final normalised score (``eval.json``), "—" if it diverged, "…" if not evaluated yet."""
+    run = run_dir(spec, dataset_id, algorithm, seed)
+    result = run / "eval.json"
+    if diverged(run):
+        return "—"
+    return float(json.loads(result.read_text())["normalised_score"]) if result.exists() else "…"
+
+
+def _evaluation_caption(spec: SweepSpec) -> str:
+    return (f"{spec.budget.gradient_steps:,} gradient steps, seeds {list(spec.seeds)}; evaluation: "
+            f"{spec.evaluation.episodes} episodes at nominal dynamics (seeds {spec.evaluation.seed}–"
+            f"{spec.evaluation.seed + spec.evaluation.episodes - 1}), deterministic policy; D4RL-normalised scores")
+
+
 def scores_table(spec: SweepSpec) -> str:
     """The final-evaluation table of every dataset × label (seeds pooled)."""
     from dynshift_agents.algorithms import MODEL_BASED
 
     labels = list(dict.fromkeys(a.label for d in spec.datasets for a in spec.algorithms_for(d.id)))
-    final_scores = {}  # (dataset, label, seed) → the normalised score, "—" (diverged) or "…" (not evaluated yet)
-    for dataset in spec.datasets:
-        for algorithm in spec.algorithms_for(dataset.id):
-            for seed in spec.seeds:
-                run = run_dir(spec, dataset.id, algorithm, seed)
-                result = run / "eval.json"
-                final_scores[dataset.id, algorithm.label, seed] = (
-                    "—" if diverged(run) else "…" if not result.exists()
-                    else float(json.loads(result.read_text())["normalised_score"]))
+    final_scores = {(dataset.id, algorithm.label, seed): final_score(spec, dataset.id, algorithm, seed)
+                    for dataset in spec.datasets for algorithm in spec.algorithms_for(dataset.id) for seed in spec.seeds}
     finished = "…" not in final_scores.values()
     models = any(a.algorithm in MODEL_BASED for a in spec.algorithms)
-    lines = [f"{spec.budget.gradient_steps:,} gradient steps, seeds {list(spec.seeds)}; evaluation: "
-             f"{spec.evaluation.episodes} episodes at nominal dynamics (seeds {spec.evaluation.seed}–"
-             f"{spec.evaluation.seed + spec.evaluation.episodes - 1}), deterministic policy; D4RL-normalised scores; "
-             "— is a run that diverged" + ("; … one not evaluated yet (the mean is over the others)."
+    lines = [_evaluation_caption(spec) + "; — is a run that diverged" + ("; … one not evaluated yet (the mean is over the others)."
                                             if not finished else "."), "",
              "| dataset | behaviour data | " + " | ".join(f"{label} (mean ± std) | {label} per seed" for label in labels)
              + (" | world-model holdout MSE (elites) |" if models else " |"),
@@ -82,6 +92,121 @@ def scores_table(spec: SweepSpec) -> str:
             cells.append(holdout_mse(spec, dataset.id))
         lines.append(f"| {dataset.id} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class DARARow:
+    """One row of DARA's table: a base learner on a target dataset (1T), the full target dataset it was cut
+    from (10T), and the 1T+10S arms without (η = 0) and with DARA (η > 0). A column the spec lacks is None."""
+
+    base: str
+    target: str
+    full: AlgorithmSpec | None
+    full_dataset: str | None
+    alone: AlgorithmSpec | None
+    union: AlgorithmSpec | None
+    dara: AlgorithmSpec
+    source: str
+
+
+def dara_eta(arm: AlgorithmSpec) -> float:
+    """A DARA arm's η (its ``dara`` settings, else DARA's default)."""
+    from dynshift_agents.adaptation.dara import DARAConfig
+
+    return float(arm.dara.get("eta", DARAConfig.eta))
+
+
+def dara_rows(spec: SweepSpec) -> list[DARARow]:
+    """DARA's table, read off the spec: every DARA arm with η > 0 on each of its target datasets, with its
+    arm at η = 0 (same base, config and source) and the base learner alone (same config) on that target and
+    on the dataset the target is a subset of."""
+    subsets = {d.id: d.subset_of for d in spec.datasets}
+    rows = []
+    for arm in spec.algorithms:
+        if arm.algorithm != "dara" or dara_eta(arm) == 0:
+            continue
+        for dataset in spec.datasets:
+            target = dataset.id
+            if arm not in spec.algorithms_for(target):
+                continue
+
+            def find(predicate, on):
+                return next((a for a in spec.algorithms_for(on) if predicate(a)), None) if on else None
+
+            union = find(lambda a: a.algorithm == "dara" and a.base == arm.base and a.set == arm.set
+                         and a.source == arm.source and dara_eta(a) == 0, target)
+            plain = lambda a: a.algorithm == arm.base and a.set == arm.set  # noqa: E731
+            full_dataset = subsets[target]
+            rows.append(DARARow(arm.base, target, find(plain, full_dataset), full_dataset, find(plain, target), union,
+                                arm, arm.source))
+    return rows
+
+
+def dara_table(spec: SweepSpec, alpha: float = 0.05) -> str:
+    """DARA's table as the paper prints it (10T, 1T, 1T+10S w/o Aug., 1T+10S DARA; ↑/↓ against the column
+    to the left), with Welch's test over seeds for DARA against the plain union, the per-seed scores, and
+    the classifiers' held-out accuracies and Δr on the source data (``dara.pt`` of each DARA run)."""
+    from dynshift_agents import reports
+    from dynshift_agents.adaptation.dara import DARA
+
+    def scores(algorithm, dataset_id):
+        if algorithm is None:
+            return None
+        return [final_score(spec, dataset_id, algorithm, seed) for seed in spec.seeds]
+
+    def finite(values):
+        return [v for v in values or [] if isinstance(v, float)]
+
+    def cell(values, previous):
+        if values is None:
+            return ""
+        if not finite(values):
+            return "—" if "—" in values else "…"
+        mean = np.mean(finite(values))
+        arrow = "" if not finite(previous) else " ↑" if mean > np.mean(finite(previous)) else " ↓"
+        return f"{mean:.1f} ± {np.std(finite(values)):.1f}{arrow}"
+
+    rows = dara_rows(spec)
+    lines = [_evaluation_caption(spec) + " (mean ± std over seeds). ↑/↓: above or below the column to its "
+             "left (the paper's convention); 10T: the whole target dataset, 1T: its first part, 10S: the source "
+             f"robot's dataset; p: Welch's t-test over seeds, DARA against w/o Aug. (bold: p < {alpha}).", "",
+             "| learner | target (1T) | source (10S) | 10T | 1T | 1T+10S w/o Aug. | 1T+10S DARA | DARA − w/o | p |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    per_seed = ["| learner | target (1T) | column | " + " | ".join(f"seed {s}" for s in spec.seeds) + " |",
+                "|---|---|---|" + "---:|" * len(spec.seeds)]
+    classifiers = ["| learner | target (1T) | η | runs | q_sas accuracy | q_sa accuracy | Δr mean ± std | Δr 5–95 % | clipped |",
+                   "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        columns = {"10T": scores(row.full, row.full_dataset), "1T": scores(row.alone, row.target),
+                   "1T+10S w/o Aug.": scores(row.union, row.target), "1T+10S DARA": scores(row.dara, row.target)}
+        cells, previous = [], None
+        for values in columns.values():
+            cells.append(cell(values, previous))
+            previous = values if values is not None else previous
+        union, dara = finite(columns["1T+10S w/o Aug."]), finite(columns["1T+10S DARA"])
+        difference = f"{np.mean(dara) - np.mean(union):+.1f}" if union and dara else ""
+        p = reports.welch(np.array(dara), np.array(union)) if len(union) > 1 and len(dara) > 1 else float("nan")
+        shown = "" if np.isnan(p) else f"**{p:.3f}**" if p < alpha else f"{p:.3f}"
+        lines.append(f"| {row.base} | {row.target} | {row.source} | " + " | ".join(cells) + f" | {difference} | {shown} |")
+        for name, values in columns.items():
+            if values is not None:
+                per_seed.append(f"| {row.base} | {row.target} | {name} | "
+                                + " | ".join(v if isinstance(v, str) else f"{v:.1f}" for v in values) + " |")
+        found = [DARA.load(path).report for seed in spec.seeds
+                 if (path := run_dir(spec, row.target, row.dara, seed) / "dara.pt").exists()]
+        if found:
+            deltas = [r["delta_r"] for r in found]
+            classifiers.append(
+                f"| {row.base} | {row.target} | {dara_eta(row.dara):g} | {len(found)} | "
+                f"{np.mean([r['sas_accuracy'] for r in found]):.3f} | {np.mean([r['sa_accuracy'] for r in found]):.3f} | "
+                f"{np.mean([d['mean'] for d in deltas]):.3f} ± {np.mean([d['std'] for d in deltas]):.3f} | "
+                f"{np.mean([d['quantiles']['0.05'] for d in deltas]):.2f} … {np.mean([d['quantiles']['0.95'] for d in deltas]):.2f} | "
+                f"{np.mean([d['clipped_fraction'] for d in deltas]):.4f} |")
+    text = "\n".join(lines) + "\n\nPer seed (final scores):\n\n" + "\n".join(per_seed)
+    if len(classifiers) > 2:
+        text += ("\n\nThe classifiers of the DARA runs (held-out tenth of each domain; Δr on the source data, clipped; "
+                 f"means over the {len(spec.seeds)} seeds' classifiers):\n\n" + "\n".join(classifiers))
+    return text
 
 
 def holdout_mse(spec: SweepSpec, dataset_id: str) -> str:
@@ -158,6 +283,10 @@ def write(spec: SweepSpec) -> list[Path]:
     if spec.reports.scores and spec.evaluation.episodes:
         path = spec.results / "scores.md"
         path.write_text(scores_table(spec) + "\n")
+        written.append(path)
+    if spec.reports.dara and spec.evaluation.episodes and dara_rows(spec):
+        path = spec.results / "dara.md"
+        path.write_text(dara_table(spec) + "\n")
         written.append(path)
     if spec.reports.curves and spec.budget.eval_every:
         for dataset in spec.datasets:

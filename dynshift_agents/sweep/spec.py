@@ -169,6 +169,9 @@ class ReportsSpec:
     """``curves-<dataset>.png`` per dataset (when ``budget.eval_every`` > 0)."""
     grids: bool = True
     """Per dataset and grid: ``records.csv``, ``table.md`` and the heatmaps."""
+    dara: bool = True
+    """``dara.md`` when the spec has DARA arms (η > 0): the paper's table (10T, 1T, 1T+10S without and with
+    DARA), Welch's test over seeds, and the classifiers' accuracies and Δr."""
     references: tuple[tuple[Path, str], ...] = ()
     """(spec file, label) pairs: the final score of that label in that study, on the same dataset
     (mean over its seeds), drawn as a horizontal line on the learning curves — BC's line on a
@@ -462,7 +465,7 @@ def parse_spec(values: dict[str, Any], path: str | os.PathLike | None = None) ->
              for i, table in enumerate(values.get("grids", []))]
     if len({g.label for g in grids}) != len(grids):
         raise SpecError(f"grids names one grid twice: {[g.label for g in grids]} (give each a label)")
-    reports = _keys("reports", values.get("reports", {}), {"scores": bool, "curves": bool, "grids": bool,
+    reports = _keys("reports", values.get("reports", {}), {"scores": bool, "curves": bool, "grids": bool, "dara": bool,
                                                            "references": list})
     reports["references"] = tuple(_reference(f"reports.references[{i}]", r, base)
                                   for i, r in enumerate(reports.get("references", [])))
