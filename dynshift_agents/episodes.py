@@ -8,7 +8,7 @@ context estimators update there). With ``record=False`` only rewards are kept.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import gymnasium as gym
@@ -26,6 +26,9 @@ class Episode:
     truncations: np.ndarray
     dynamics: np.ndarray | None
     """``[T + 1, context_dim]``: row 0 at reset, row t + 1 the dynamics that ran transition t."""
+    info_totals: dict[str, float] = field(default_factory=dict)
+    """The episode's sum of each ``info`` term asked for (``run_episodes(info_keys=...)``; a term the env
+    does not report sums to 0), e.g. ``reward_forward``: the reward for progress alone."""
 
     def __len__(self) -> int:
         return len(self.rewards)
@@ -57,21 +60,25 @@ Observe = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
 
 
 def run_episodes(envs: list[gym.Env], seeds: list[int], act: Act, observe: Observe | None = None,
-                 record: bool = True) -> list[Episode]:
-    """One episode per env, side by side, env i reset with ``seeds[i]``."""
+                 record: bool = True, info_keys: tuple[str, ...] = ()) -> list[Episode]:
+    """One episode per env, side by side, env i reset with ``seeds[i]``; the ``info`` terms named in
+    ``info_keys`` are summed per episode (:attr:`Episode.info_totals`)."""
     n = len(envs)
     current = np.stack([env.reset(seed=int(seed))[0] for env, seed in zip(envs, seeds)])
     obs = [[o.copy()] for o in current] if record else None
     ctx = [[context_of(env)] for env in envs] if record else None
     actions = [[] for _ in range(n)]
     rewards, terms, truncs = ([[] for _ in range(n)] for _ in range(3))
+    totals = [dict.fromkeys(info_keys, 0.0) for _ in range(n)]
     running = np.arange(n)
     while len(running):
         batch = act(current[running], running)
         next_obs = np.empty_like(current[running])
         done = np.zeros(len(running), bool)
         for row, i in enumerate(running):
-            o, r, term, trunc, _ = envs[i].step(batch[row])
+            o, r, term, trunc, info = envs[i].step(batch[row])
+            for key in info_keys:
+                totals[i][key] += float(info.get(key, 0.0))
             next_obs[row] = o
             rewards[i].append(r)
             terms[i].append(term)
@@ -89,6 +96,6 @@ def run_episodes(envs: list[gym.Env], seeds: list[int], act: Act, observe: Obser
         Episode(int(seeds[i]), np.asarray(obs[i]) if record else None,
                 np.asarray(actions[i], dtype=np.float32) if record else None,
                 np.asarray(rewards[i], dtype=np.float64), np.asarray(terms[i]), np.asarray(truncs[i]),
-                np.asarray(ctx[i]) if record else None)
+                np.asarray(ctx[i]) if record else None, totals[i])
         for i in range(n)
     ]

@@ -86,16 +86,27 @@ def episode_returns(policy: Policy, env_id: str, episodes: int, seed: int = 0, d
                     online_context: bool = True, **env_kwargs: Any) -> np.ndarray:
     """Undiscounted returns of ``episodes`` episodes run side by side, episode ``i`` reset with seed
     ``seed + i``; the policy's observation keywords are kept."""
+    return episode_totals(policy, env_id, episodes, seed, deterministic, online_context, **env_kwargs)["return"]
+
+
+def episode_totals(policy: Policy, env_id: str, episodes: int, seed: int = 0, deterministic: bool = True,
+                   online_context: bool = True, info_keys: tuple[str, ...] = (), **env_kwargs: Any
+                   ) -> dict[str, np.ndarray]:
+    """:func:`episode_returns`'s episodes, with ``"return"``, ``"length"`` and the per-episode sum of
+    each ``info`` term in ``info_keys`` (``"reward_forward"``: the return for progress alone), one
+    entry per episode."""
     kwargs = observation_kwargs(policy) | env_kwargs
     envs = [gym.make(env_id, **kwargs) for _ in range(episodes)]
     try:
         act, observe, _ = acting(policy, envs, deterministic, online_context)
         with evaluation_randomness(seed):
-            runs = run_episodes(envs, [seed + i for i in range(episodes)], act, observe, record=False)
-        return np.array([episode.total_reward for episode in runs])
+            runs = run_episodes(envs, [seed + i for i in range(episodes)], act, observe, record=False,
+                                info_keys=info_keys)
     finally:
         for env in envs:
             env.close()
+    return {"return": np.array([run.total_reward for run in runs]), "length": np.array([len(run) for run in runs])} | {
+        key: np.array([run.info_totals[key] for run in runs]) for key in info_keys}
 
 
 def evaluate_settings(policy: Policy, env_id: str, settings: list[dict[str, Any]], episodes: int, seed: int = 0,

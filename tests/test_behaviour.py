@@ -135,3 +135,33 @@ def test_the_behaviour_grid_script_reports_each_settings_return_and_its_ratio_to
     assert f"{nominal.mean():.1f} ± 0.0 (× 1.00)" in rows['| {"mass": 1.0}']
     bad = subprocess.run([sys.executable, str(script), "hopper", "--grid", "nope"], capture_output=True, text=True)
     assert bad.returncode != 0 and "not one of mass-damping" in bad.stderr
+
+
+def test_the_medium_rule_skips_a_snapshot_that_survives_without_hopping(tmp_path, capsys):
+    """``scripts/ship_behaviour.py``'s medium rule on real policies, on the nominal hopper: a snapshot
+    whose return passes a third of the expert's by the healthy reward alone (the heavier hopper's
+    standing medium policy: 1 045 on the nominal robot, of which 45 is forward reward, against the
+    expert's 2 100) is skipped for the first one that also moves forward."""
+    import argparse
+    import importlib.util
+    import shutil
+
+    path = Path(__file__).parents[1] / "scripts" / "ship_behaviour.py"
+    spec = importlib.util.spec_from_file_location("ship_behaviour", path)
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    policies = resources.files("dynshift_agents") / "policies"
+    run = tmp_path / "hopper"
+    (run / "snapshots").mkdir(parents=True)
+    steps = {20_000: "hopper-mixed-1.pt", 100_000: "hopper@mass1p5-medium.pt", 160_000: "hopper-medium.pt",
+             300_000: "hopper-expert.pt"}
+    for step, file in steps.items():
+        shutil.copyfile(policies / file, run / "snapshots" / f"step_{step:07d}.pt")
+    evals = {20_000: 200.0, 100_000: 1044.1, 160_000: 2089.7, 300_000: 3119.5}  # as a training run logs them
+    rows = [{"steps": float(s), "eval_mean": e} for s, e in evals.items()]
+    measure = ship.progress(run, ROBOTS["hopper"].env_id, argparse.Namespace(progress_episodes=2, env_kwargs={}))
+    medium = ship.choose_medium(rows, rows[-1], 1 / 3, measure)
+    assert medium["steps"] == 160_000
+    out = capsys.readouterr().out
+    assert "medium candidate 100000" in out and "below" in out.split("medium candidate 100000")[1].splitlines()[0]
+    assert "medium candidate 20000" not in out  # below the return test: never measured

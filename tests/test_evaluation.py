@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from dynshift_agents.evaluation import episode_returns, evaluate_settings, read_records, run_grid
+from dynshift_agents.evaluation import episode_returns, episode_totals, evaluate_settings, read_records, run_grid
 
 ENV = "DynShift/Hopper-v0"
 SETTINGS = [{"mass": m, "damping": d} for m in (0.5, 1.0, 1.5) for d in (0.5, 1.5)]
@@ -25,6 +25,20 @@ class RowwisePolicy:
 
 def load_rowwise(_source):
     return RowwisePolicy()
+
+
+def test_episode_totals_sum_the_reward_terms_of_each_episode():
+    """The info terms summed per episode add up to the return (Hopper's reward is forward + ctrl +
+    survive); a term the env does not report sums to 0; the returns are episode_returns'."""
+    keys = ("reward_forward", "reward_ctrl", "reward_survive", "not_a_term")
+    totals = episode_totals(RowwisePolicy(), ENV, 3, seed=5, info_keys=keys, mass=1.5)
+    np.testing.assert_allclose(totals["reward_forward"] + totals["reward_ctrl"] + totals["reward_survive"],
+                               totals["return"], rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(totals["not_a_term"], 0.0)
+    np.testing.assert_array_equal(totals["return"], episode_returns(RowwisePolicy(), ENV, 3, seed=5, mass=1.5))
+    # Gymnasium v5 pays the healthy reward only while healthy: a fall's last step earns none of it
+    assert (totals["reward_survive"] == totals["length"] - (totals["length"] < 1000)).all()
+    assert (totals["length"] < 1000).any()  # the rowwise policy falls, so the last check is not vacuous
 
 
 def test_batched_and_serial_give_identical_records():
