@@ -111,10 +111,11 @@ def episode_totals(policy: Policy, env_id: str, episodes: int, seed: int = 0, de
 
 def evaluate_settings(policy: Policy, env_id: str, settings: list[dict[str, Any]], episodes: int, seed: int = 0,
                       name: str = "policy", indices: list[int] | None = None, deterministic: bool = True,
-                      online_context: bool = True) -> list[dict[str, Any]]:
+                      online_context: bool = True, info_keys: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Every setting × ``episodes`` as one lockstep batch; returns one record per episode. Settings are
     absolute (a policy trained on shifted data is evaluated at the setting's dynamics); the policy's
-    observation keywords are kept."""
+    observation keywords are kept. Each ``info`` term in ``info_keys`` adds its episode sum to the
+    records (``"reward_forward"``: the return for progress alone)."""
     indices = list(range(len(settings))) if indices is None else indices
     pairs = [(index, setting, episode) for index, setting in zip(indices, settings) for episode in range(episodes)]
     keywords = observation_kwargs(policy)
@@ -122,13 +123,14 @@ def evaluate_settings(policy: Policy, env_id: str, settings: list[dict[str, Any]
     try:
         act, observe, _ = acting(policy, envs, deterministic, online_context)
         with evaluation_randomness(seed):
-            runs = run_episodes(envs, [seed + episode for _, _, episode in pairs], act, observe, record=False)
+            runs = run_episodes(envs, [seed + episode for _, _, episode in pairs], act, observe, record=False,
+                                info_keys=info_keys)
     finally:
         for env in envs:
             env.close()
     return [
         {"policy": name, "env_id": env_id, "setting_index": index, "setting": setting, "episode": episode,
-         "seed": seed + episode, "return": run.total_reward, "length": len(run)}
+         "seed": seed + episode, "return": run.total_reward, "length": len(run)} | run.info_totals
         for (index, setting, episode), run in zip(pairs, runs)
     ]
 

@@ -8,7 +8,10 @@ The data's own policy at a shift is the first measure of how much a shift change
 source robot is chosen by the return a policy trained on its data keeps on the target,
 ``experiments/dara-source-shift.toml``). Deterministic actions, episode i reset with seed + i, every
 setting × episode in one lockstep batch (``evaluation.evaluate_settings``). Prints one row per setting:
-mean ± std of the return per policy, and its ratio to the return at nominal dynamics when the grid has it.
+mean ± std of the return per policy, and its ratio to the return at nominal dynamics when the grid has it;
+with ``--forward``, also the mean forward reward (``info["reward_forward"]`` summed over an episode: the
+return for progress alone, which tells a robot that moves from one that only survives) and the mean
+episode length.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dynshift_agents.evaluation import evaluate_settings
 from dynshift_envs import GRIDS, ROBOTS, load_grid
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("robot", choices=sorted(ROBOTS))
     parser.add_argument("--grid", required=True, help=f"{', '.join(GRIDS)}, or a JSON file with a list of settings")
@@ -34,7 +37,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    parser.add_argument("--forward", action="store_true", help="also print the mean forward reward and length")
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
         settings = list(load_grid(args.grid).settings)
@@ -46,19 +50,21 @@ def main() -> None:
     columns = {}
     for name in args.policies:
         records = evaluate_settings(load_policy(args.robot, name, args.shift), env_id, settings, args.episodes,
-                                    seed=args.seed, name=name)
-        columns[name] = [np.array([r["return"] for r in records if r["setting_index"] == i])
-                         for i in range(len(settings))]
+                                    seed=args.seed, name=name, info_keys=("reward_forward",))
+        columns[name] = [[r for r in records if r["setting_index"] == i] for i in range(len(settings))]
     nominal = next((i for i, s in enumerate(settings) if all(v == 1.0 for v in s.values())), None)
     print("| setting | " + " | ".join(args.policies) + " |")
     print("|---|" + "---|" * len(args.policies))
     for i, setting in enumerate(settings):
         cells = []
         for name in args.policies:
-            returns = columns[name][i]
+            returns = np.array([r["return"] for r in columns[name][i]])
             cell = f"{returns.mean():.1f} ± {returns.std():.1f}"
             if nominal is not None:
-                cell += f" (× {returns.mean() / columns[name][nominal].mean():.2f})"
+                cell += f" (× {returns.mean() / np.mean([r['return'] for r in columns[name][nominal]]):.2f})"
+            if args.forward:
+                cell += (f"; forward {np.mean([r['reward_forward'] for r in columns[name][i]]):.1f}"
+                         f" in {np.mean([r['length'] for r in columns[name][i]]):.0f} steps")
             cells.append(cell)
         print(f"| {json.dumps(setting)} | " + " | ".join(cells) + " |")
 

@@ -14,7 +14,7 @@ import torch
 
 from dynshift_agents.behaviour import SampledActor, UniformPolicy, index, load_policy, policy_info, references
 from dynshift_envs import ROBOTS
-from dynshift_agents.evaluation import episode_returns
+from dynshift_agents.evaluation import episode_returns, episode_totals
 
 
 @pytest.fixture(params=sorted(ROBOTS))
@@ -128,11 +128,13 @@ def test_the_behaviour_grid_script_reports_each_settings_return_and_its_ratio_to
     grid = tmp_path / "line.json"
     grid.write_text(json.dumps([{"mass": 1.0}, {"mass": 1.5}]))
     out = subprocess.run([sys.executable, str(script), "hopper", "--grid", str(grid), "--policies", "expert",
-                          "--episodes", "1"], capture_output=True, text=True, check=True).stdout
+                          "--episodes", "1", "--forward"], capture_output=True, text=True, check=True).stdout
     rows = {line.split(" | ")[0]: line for line in out.splitlines() if line.startswith("| {")}
     assert set(rows) == {'| {"mass": 1.0}', '| {"mass": 1.5}'}
-    nominal = episode_returns(load_policy("hopper", "expert"), ROBOTS["hopper"].env_id, episodes=1, seed=0)
-    assert f"{nominal.mean():.1f} ± 0.0 (× 1.00)" in rows['| {"mass": 1.0}']
+    nominal = episode_totals(load_policy("hopper", "expert"), ROBOTS["hopper"].env_id, episodes=1, seed=0,
+                             info_keys=("reward_forward",))
+    assert (f"{nominal['return'][0]:.1f} ± 0.0 (× 1.00); forward {nominal['reward_forward'][0]:.1f} in "
+            f"{nominal['length'][0]} steps") in rows['| {"mass": 1.0}']
     bad = subprocess.run([sys.executable, str(script), "hopper", "--grid", "nope"], capture_output=True, text=True)
     assert bad.returncode != 0 and "not one of mass-damping" in bad.stderr
 
