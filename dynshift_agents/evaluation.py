@@ -94,19 +94,10 @@ def episode_totals(policy: Policy, env_id: str, episodes: int, seed: int = 0, de
                    ) -> dict[str, np.ndarray]:
     """:func:`episode_returns`'s episodes, with ``"return"``, ``"length"`` and the per-episode sum of
     each ``info`` term in ``info_keys`` (``"reward_forward"``: the return for progress alone), one
-    entry per episode."""
-    kwargs = observation_kwargs(policy) | env_kwargs
-    envs = [gym.make(env_id, **kwargs) for _ in range(episodes)]
-    try:
-        act, observe, _ = acting(policy, envs, deterministic, online_context)
-        with evaluation_randomness(seed):
-            runs = run_episodes(envs, [seed + i for i in range(episodes)], act, observe, record=False,
-                                info_keys=info_keys)
-    finally:
-        for env in envs:
-            env.close()
-    return {"return": np.array([run.total_reward for run in runs]), "length": np.array([len(run) for run in runs])} | {
-        key: np.array([run.info_totals[key] for run in runs]) for key in info_keys}
+    entry per episode: :func:`evaluate_settings` at the one setting ``env_kwargs``."""
+    records = evaluate_settings(policy, env_id, [env_kwargs], episodes, seed, deterministic=deterministic,
+                                online_context=online_context, info_keys=info_keys)
+    return {key: np.array([record[key] for record in records]) for key in ("return", "length", *info_keys)}
 
 
 def evaluate_settings(policy: Policy, env_id: str, settings: list[dict[str, Any]], episodes: int, seed: int = 0,
