@@ -335,7 +335,8 @@ def test_dara_and_1t_in_a_spec(tmp_path):
 
 def test_the_dara_report_is_the_papers_table_read_off_the_spec(tmp_path):
     """dara.md: per base learner and target, 10T (the dataset 1T was cut from), 1T, 1T+10S at η = 0 and with
-    DARA, arrows against the column to the left, Welch over seeds, and the classifiers' report."""
+    DARA, arrows against the column to the left, Welch over seeds, and the classifiers' report; a DARA arm per
+    η (an η study) gets a row each, sharing the other columns."""
     from scipy import stats
 
     from dynshift_agents.adaptation.dara import DARA
@@ -351,14 +352,16 @@ def test_the_dara_report_is_the_papers_table_read_off_the_spec(tmp_path):
                 "datasets": ["dynshift/hopper/random-first0p1-v0"]}
     values["algorithms"] = {"bc": {"datasets": ["dynshift/hopper/random-v0", "dynshift/hopper/random-first0p1-v0"]},
                             "bc-union": dara_arm | {"dara": {"eta": 0.0}}, "bc-dara": dict(dara_arm),
-                            "td3bc-dara": dara_arm | {"base": "td3bc"}}  # no plain td3bc, no union: empty cells
+                            "td3bc-dara": dara_arm | {"base": "td3bc"},  # no plain td3bc, no union: empty cells
+                            "bc-dara-eta0p5": dara_arm | {"dara": {"eta": 0.5}}}  # a second η: a row of its own
     values["grids"] = []
     spec = load_spec(write_spec(tmp_path, values))
     arms = {a.label: a for a in spec.algorithms}
     scores = {("dynshift/hopper/random-v0", "bc"): [50.0, 60.0, 55.0],
               ("dynshift/hopper/random-first0p1-v0", "bc"): [20.0, 30.0, 25.0],
               ("dynshift/hopper/random-first0p1-v0", "bc-union"): [30.0, 32.0, 28.0],
-              ("dynshift/hopper/random-first0p1-v0", "bc-dara"): [40.0, 44.0, 39.0]}
+              ("dynshift/hopper/random-first0p1-v0", "bc-dara"): [40.0, 44.0, 39.0],
+              ("dynshift/hopper/random-first0p1-v0", "bc-dara-eta0p5"): [45.0, 46.0, 44.0]}
     for (dataset, label), per_seed in scores.items():
         for seed, score in enumerate(per_seed):
             run = run_dir(spec, dataset, arms[label], seed)
@@ -378,10 +381,12 @@ def test_the_dara_report_is_the_papers_table_read_off_the_spec(tmp_path):
     assert report.outputs(spec)[-1] == spec.results / "dara.md"
     table = report.dara_table(spec)
     p = stats.ttest_ind([40.0, 44.0, 39.0], [30.0, 32.0, 28.0], equal_var=False).pvalue
-    assert (f"| bc | dynshift/hopper/random-first0p1-v0 | dynshift/hopper/random-mass1p5-v0 | 55.0 ± 4.1 | "
+    assert (f"| bc | dynshift/hopper/random-first0p1-v0 | dynshift/hopper/random-mass1p5-v0 | 0.1 | 55.0 ± 4.1 | "
             f"25.0 ± 4.1 ↓ | 30.0 ± 1.6 ↑ | 41.0 ± 2.2 ↑ | +11.0 | **{p:.3f}** |") in table
-    assert "| td3bc | dynshift/hopper/random-first0p1-v0 | dynshift/hopper/random-mass1p5-v0 |  |  |  | … |  |  |" in table
-    assert "| bc | dynshift/hopper/random-first0p1-v0 | 1T+10S DARA | 40.0 | 44.0 | 39.0 |" in table
+    assert "| td3bc | dynshift/hopper/random-first0p1-v0 | dynshift/hopper/random-mass1p5-v0 | 0.1 |  |  |  | … |  |  |" in table
+    assert "| bc | dynshift/hopper/random-first0p1-v0 | 1T+10S DARA (η = 0.1) | 40.0 | 44.0 | 39.0 |" in table
+    assert "| bc | dynshift/hopper/random-first0p1-v0 | 1T+10S DARA (η = 0.5) | 45.0 | 46.0 | 44.0 |" in table
+    assert table.count("| bc | dynshift/hopper/random-first0p1-v0 | 1T | 20.0 | 30.0 | 25.0 |") == 1  # shared by both η
     assert "| bc | dynshift/hopper/random-first0p1-v0 | 0.1 | 2 | 0.850 | 0.600 | 0.500 ± 1.000 | -1.00 … 2.50 | 0.0000 |" in table
     with pytest.raises(SpecError, match="reports.dara must be bool"):
         parse_spec(values | {"reports": {"dara": "yes"}})

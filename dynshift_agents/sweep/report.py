@@ -170,8 +170,8 @@ def dara_table(spec: SweepSpec, alpha: float = 0.05) -> str:
     lines = [_evaluation_caption(spec) + " (mean ± std over seeds). ↑/↓: above or below the column to its "
              "left (the paper's convention); 10T: the whole target dataset, 1T: its first part, 10S: the source "
              f"robot's dataset; p: Welch's t-test over seeds, DARA against w/o Aug. (bold: p < {alpha}).", "",
-             "| learner | target (1T) | source (10S) | 10T | 1T | 1T+10S w/o Aug. | 1T+10S DARA | DARA − w/o | p |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+             "| learner | target (1T) | source (10S) | η | 10T | 1T | 1T+10S w/o Aug. | 1T+10S DARA | DARA − w/o | p |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     per_seed = ["| learner | target (1T) | column | " + " | ".join(f"seed {s}" for s in spec.seeds) + " |",
                 "|---|---|---|" + "---:|" * len(spec.seeds)]
     classifiers = ["| learner | target (1T) | η | runs | q_sas accuracy | q_sa accuracy | Δr mean ± std | Δr 5–95 % | clipped |",
@@ -187,11 +187,14 @@ def dara_table(spec: SweepSpec, alpha: float = 0.05) -> str:
         difference = f"{np.mean(dara) - np.mean(union):+.1f}" if union and dara else ""
         p = reports.welch(np.array(dara), np.array(union)) if len(union) > 1 and len(dara) > 1 else float("nan")
         shown = "" if np.isnan(p) else f"**{p:.3f}**" if p < alpha else f"{p:.3f}"
-        lines.append(f"| {row.base} | {row.target} | {row.source} | " + " | ".join(cells) + f" | {difference} | {shown} |")
+        eta = dara_eta(row.dara)
+        lines.append(f"| {row.base} | {row.target} | {row.source} | {eta:g} | " + " | ".join(cells)
+                     + f" | {difference} | {shown} |")
         for name, values in columns.items():
-            if values is not None:
-                per_seed.append(f"| {row.base} | {row.target} | {name} | "
-                                + " | ".join(v if isinstance(v, str) else f"{v:.1f}" for v in values) + " |")
+            line = (f"| {row.base} | {row.target} | {name}{f' (η = {eta:g})' if name == '1T+10S DARA' else ''} | "
+                    + " | ".join(v if isinstance(v, str) else f"{v:.1f}" for v in values or []) + " |")
+            if values is not None and line not in per_seed:  # rows at several η share their other columns
+                per_seed.append(line)
         found = [DARA.load(path).report for seed in spec.seeds
                  if (path := run_dir(spec, row.target, row.dara, seed) / "dara.pt").exists()]
         if found:
