@@ -137,7 +137,7 @@ def train(algorithm: str, dataset_id: str, gradient_steps: int = GRADIENT_STEPS,
         if (checkpoint / "agent.json").exists():
             meta = describe(checkpoint)
             same = (meta["algorithm"] == algorithm and meta["dataset_id"] == dataset_id and meta["seed"] == seed
-                    and agent_class.config_class.from_dict(meta["config"]) == config)
+                    and agent_class.config_class.from_checkpoint(meta["config"]) == config)
             if not same:  # decided from agent.json alone: a different run is never loaded
                 raise FileExistsError(f"{out} holds a different run ({meta['algorithm']} on {meta['dataset_id']}, seed "
                                       f"{meta['seed']}, config {meta['config']}); choose another --out")

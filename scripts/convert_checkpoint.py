@@ -29,7 +29,7 @@ def convert(path: Path) -> None:
         return
     name = RENAMED.get(meta["algorithm"], meta["algorithm"])
     cls = algorithm_class(name)
-    config = cls.config_class.from_dict(meta["config"])
+    config = cls.config_class.from_checkpoint(meta["config"])
     agent = cls(meta["env_id"], WorldModel.load(path / "world_model.pt"), None, config, meta["seed"], meta["env_kwargs"],
                 meta["dataset_id"])
     old = LEARNERS[config.learner].load(path / "learner.zip", device="cpu")  # unpickles: trusted files only

@@ -107,6 +107,30 @@ def test_fb_trains_infers_saves_loads_and_predicts_identically(tiny, tmp_path):
     np.testing.assert_array_equal(twin.predict(obs)[0], first.predict(obs)[0])  # same seed, same training
 
 
+def test_the_input_layer_is_layer_normalised_and_older_checkpoints_load_as_they_were_trained(tiny, tmp_path):
+    """Linear → LayerNorm → tanh opens F's branches, B and the actor (the public networks); a checkpoint
+    written before ``input_layer_norm`` existed (its agent.json lacks the field) was a plain ReLU MLP and
+    loads as one, predicting as it did."""
+    import json
+
+    from dynshift_agents.algorithms import load
+
+    _, data = tiny
+    agent = _agent(data)
+    for net in (agent.fb.sa, agent.fb.sz, agent.fb.backward_net, agent.actor.net):
+        assert [type(m).__name__ for m in net[:3]] == ["Linear", "LayerNorm", "Tanh"]
+    assert not any(isinstance(m, torch.nn.LayerNorm) for head in agent.fb.heads for m in head)
+    plain = _agent(data, input_layer_norm=False)
+    plain.learn(100, progress_bar=False, checkpoint_dir=tmp_path / "plain")
+    meta = json.loads((tmp_path / "plain" / "agent.json").read_text())
+    del meta["config"]["input_layer_norm"]
+    (tmp_path / "plain" / "agent.json").write_text(json.dumps(meta))
+    again = load(tmp_path / "plain")
+    assert again.config.input_layer_norm is False
+    assert not any(isinstance(m, torch.nn.LayerNorm) for m in again.actor.net)
+    np.testing.assert_array_equal(again.predict(data.obs[:5])[0], plain.predict(data.obs[:5])[0])
+
+
 def test_contextual_inference_modes_and_identical_robots(tiny, tmp_path, capsys):
     """(a) the training data's rewards, (b) the test data's, (c) the training data's plus ΔR; with
     identical train and test data ΔR ≈ 0 and (c) equals (a)."""

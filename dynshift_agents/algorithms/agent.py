@@ -59,6 +59,15 @@ class AgentConfig:
         """The settings for a dataset (algorithms with per-dataset presets override this)."""
         return cls.from_dict(overrides)
 
+    absent_from_older_checkpoints: ClassVar[dict[str, Any]] = {}
+    """Fields added after checkpoints were written, with the value those checkpoints were trained with
+    (a checkpoint's config that lacks the field gets it, not today's default)."""
+
+    @classmethod
+    def from_checkpoint(cls, values: dict[str, Any]) -> "AgentConfig":
+        """The config a checkpoint (``agent.json``) records."""
+        return cls.from_dict(cls.absent_from_older_checkpoints | values)
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "AgentConfig":
         names = {f.name for f in dataclasses.fields(cls)}
@@ -361,7 +370,7 @@ class Agent:
         if meta["algorithm"] != cls.name:
             raise ValueError(f"{path} holds a {meta['algorithm']} agent, not {cls.name}; load it with "
                              "dynshift_agents.algorithms.load")
-        agent = cls.from_checkpoint(path, meta, cls.config_class.from_dict(meta["config"]), device)
+        agent = cls.from_checkpoint(path, meta, cls.config_class.from_checkpoint(meta["config"]), device)
         tensors = read_tensors(path / "tensors.pt")
         agent.encoder = ObservationEncoder.restore(meta["encoder"], tensors["encoder"])
         agent.gradient_steps = meta["gradient_steps"]

@@ -18,6 +18,9 @@ normalise(B(s'_perm)) of permuted batch states):
   mean_offdiag(C²).
 - Actor: −min_i F_i(s, a_π, z)ᵀ z with a_π = π(s, z) plus clipped noise.
 
+As in the public code, the first hidden layer of F's two branches, of B and of the actor is
+Linear → LayerNorm → tanh (``input_layer_norm``; the rest Linear → ReLU).
+
 Deviations, deliberate: terminals are ignored (as in two of the three public implementations, and
 since episodes of these robots end by falling, not by reaching a goal); B's output is normalised to
 norm √d per state (one public convention); CPU-scale networks by default (:data:`PAPER_SCALE` is the
@@ -65,6 +68,11 @@ class FBConfig(AgentConfig):
     actor_noise: float = 0.2
     """Std of the Gaussian noise on the actor's actions in training (truncated at ``noise_clip``)."""
     noise_clip: float = 0.3
+    input_layer_norm: bool = True
+    """The first hidden layer of F's branches, B and the actor is Linear → LayerNorm → tanh, as in the
+    public implementations (their "ntanh"), instead of Linear → ReLU; ``False`` is a plain ReLU MLP."""
+    absent_from_older_checkpoints: ClassVar[dict[str, Any]] = {"input_layer_norm": False}
+
     inference_samples: int = 10_000
     """Reward-labelled transitions (drawn from the training data, seeded) behind the z stored after
     training; the papers: 5 000–50 000."""
@@ -106,16 +114,26 @@ def orthonormality_loss(b: torch.Tensor) -> torch.Tensor:
     return -2 * c.diagonal().mean() + mean_off_diagonal(c ** 2)
 
 
+def input_mlp(in_dim: int, out_dim: int, hidden: tuple[int, ...], layer_norm: bool) -> nn.Sequential:
+    """An MLP whose first hidden layer is Linear → LayerNorm → tanh when ``layer_norm`` (the public FB
+    networks' input layer), the rest Linear → ReLU."""
+    if not layer_norm or not hidden:
+        return mlp(in_dim, out_dim, hidden)
+    return nn.Sequential(nn.Linear(in_dim, hidden[0]), nn.LayerNorm(hidden[0]), nn.Tanh(),
+                         *mlp(hidden[0], out_dim, hidden[1:]))
+
+
 class ForwardBackward(nn.Module):
     """F (two heads) and B; the actor is separate."""
 
     def __init__(self, obs_dim: int, action_dim: int, config: FBConfig):
         super().__init__()
         d = config.z_dim
-        self.sa = mlp(obs_dim + action_dim, config.forward_embedding, config.forward_hidden)
-        self.sz = mlp(obs_dim + d, config.forward_embedding, config.forward_hidden)
+        norm = config.input_layer_norm
+        self.sa = input_mlp(obs_dim + action_dim, config.forward_embedding, config.forward_hidden, norm)
+        self.sz = input_mlp(obs_dim + d, config.forward_embedding, config.forward_hidden, norm)
         self.heads = nn.ModuleList(mlp(2 * config.forward_embedding, d, config.head_hidden) for _ in range(2))
-        self.backward_net = mlp(obs_dim, d, config.backward_hidden)
+        self.backward_net = input_mlp(obs_dim, d, config.backward_hidden, norm)
 
     def forward_heads(self, obs: torch.Tensor, actions: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """F_i(s, a, z) for both heads: [2, n, d]."""
@@ -141,7 +159,7 @@ class ForwardBackward(nn.Module):
 class Actor(nn.Module):
     def __init__(self, obs_dim: int, action_dim: int, config: FBConfig):
         super().__init__()
-        self.net = mlp(obs_dim + config.z_dim, action_dim, config.actor_hidden)
+        self.net = input_mlp(obs_dim + config.z_dim, action_dim, config.actor_hidden, config.input_layer_norm)
 
     def forward(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.net(torch.cat([obs, z], -1)))
