@@ -189,3 +189,32 @@ def test_a_grid_infers_the_task_per_setting_from_that_settings_data(tiny, tmp_pa
     tasks = [tmp_path / "out" / "tasks" / "fb" / f"setting{k}" for k in range(2)]
     assert describe(tasks[1])["provenance"]["task"]["test_dataset"] == "dynshift/halfcheetah/medium-mass1p5-n300-v0"
     assert not torch.equal(load(tasks[0]).z, load(tasks[1]).z)  # one task per robot
+
+
+def test_the_diagnostics_script_reads_a_reward_that_b_spans_and_q_in_reward_units(tiny, tmp_path, capsys):
+    """``scripts/fb_diagnostics.py``: a reward that is a linear function of B(s') is spanned (R² = 1) and
+    z points along E[r B]; Q_r is F(s, a, z)ᵀ E[r B] (min over the heads); a real episode is run."""
+    import dataclasses
+    import importlib.util
+    from pathlib import Path
+
+    dataset_id, data = tiny
+    spec = importlib.util.spec_from_file_location("fb_diagnostics", Path(__file__).parents[1] / "scripts" / "fb_diagnostics.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    agent = _agent(data, dataset_id)
+    agent.learn(100, progress_bar=False, checkpoint_dir=tmp_path / "fb")
+    with torch.no_grad():
+        b = agent.fb.backward_rep(torch.as_tensor(agent.encoder(data.next_obs))).numpy()
+    linear = dataclasses.replace(data, rewards=(b @ np.random.default_rng(0).normal(size=8)).astype(np.float32))
+    agent.infer_z(linear.next_obs, linear.rewards)
+    reward_vector = script.representation(agent, linear, samples=1000, seed=0)
+    out = capsys.readouterr().out
+    assert "R² = 1.000" in out, out
+    assert float(out.split("cos(z, E[r B]) = ")[1].split()[0]) > 0.99  # z from all 3 000 rows, E[r B] from 1 000
+    actions = agent.actor(torch.as_tensor(agent.encoder(data.obs[:4])), agent.z.expand(4, -1)).detach()
+    f = agent.fb.forward_heads(torch.as_tensor(agent.encoder(data.obs[:4])), actions, agent.z.expand(4, -1)).detach()
+    expected = np.minimum(f[0].numpy() @ reward_vector.numpy(), f[1].numpy() @ reward_vector.numpy())
+    np.testing.assert_allclose(script.q_values(agent, data.obs[:4], actions, reward_vector), expected, rtol=1e-5)
+    script.main([str(tmp_path / "fb"), "--samples", "500", "--episodes", "1"])
+    assert "episode 0 (env seed 100): return" in capsys.readouterr().out
