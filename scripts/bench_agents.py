@@ -230,8 +230,9 @@ def bench_learners(steps: int, repeats: int) -> dict[str, float]:
                                 repeats) * 50
     from dynshift_agents.algorithms import FB
 
-    fb = FB("DynShift/HalfCheetah-v0", data, FB.config_class(batch_size=256), seed=0)  # CPU-scale FB networks
-    rates["fb (CPU scale)"] = timed(lambda: fb.train_block(50), max(1, steps // 50), repeats) * 50
+    for label, norm in (("fb (CPU scale)", True), ("fb (CPU scale, plain ReLU input layers)", False)):
+        fb = FB("DynShift/HalfCheetah-v0", data, FB.config_class(batch_size=256, input_layer_norm=norm), seed=0)
+        rates[label] = timed(lambda: fb.train_block(50), max(1, steps // 50), repeats) * 50
     return rates
 
 
