@@ -37,6 +37,14 @@ class Episode:
     def total_reward(self) -> float:
         return float(np.sum(self.rewards))
 
+    def discounted_returns(self, gamma: float) -> np.ndarray:
+        """G_t = Σ_k γ^k r_{t+k} from every step t to the episode's end."""
+        returns, running = np.zeros(len(self)), 0.0
+        for t in reversed(range(len(self))):
+            running = self.rewards[t] + gamma * running
+            returns[t] = running
+        return returns
+
     def cut(self, steps: int) -> "Episode":
         """The first ``steps`` transitions; a cut episode ends in a truncation."""
         if steps >= len(self):

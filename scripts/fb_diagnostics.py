@@ -29,13 +29,7 @@ import torch
 import dynshift_envs  # noqa: F401  (registers the ids)
 from dynshift_agents.algorithms import load
 from dynshift_agents.data import load_transitions
-
-
-@torch.no_grad()
-def task_vector(agent, next_obs: np.ndarray, rewards: np.ndarray) -> torch.Tensor:
-    """E[r B(s')] over the given transitions (unnormalised: Q in reward units is Fᵀ of it)."""
-    b = agent.fb.backward_rep(torch.as_tensor(agent.encoder(next_obs)))
-    return (torch.as_tensor(rewards, dtype=torch.float32)[:, None] * b).mean(0)
+from dynshift_agents.episodes import run_episodes
 
 
 @torch.no_grad()
@@ -46,10 +40,6 @@ def q_values(agent, obs: np.ndarray, actions: torch.Tensor, reward_vector: torch
     return torch.minimum(*(f @ reward_vector)).numpy()
 
 
-def to_unit_box(agent, actions: np.ndarray) -> torch.Tensor:
-    return 2 * (torch.as_tensor(actions, dtype=torch.float32) - agent.low) / (agent.high - agent.low) - 1
-
-
 def representation(agent, data, samples: int, seed: int) -> torch.Tensor:
     rows = np.random.default_rng(seed).choice(len(data.rewards), min(samples, len(data.rewards)), replace=False)
     next_obs, rewards = data.next_obs[rows], data.rewards[rows].astype(np.float64)
@@ -58,7 +48,7 @@ def representation(agent, data, samples: int, seed: int) -> torch.Tensor:
     eigenvalues = torch.linalg.eigvalsh(b.T @ b / len(b)).numpy()
     fit = torch.linalg.lstsq(b, torch.as_tensor(rewards)[:, None]).solution
     residual = rewards - (b @ fit)[:, 0].numpy()
-    reward_vector = task_vector(agent, next_obs, rewards)
+    reward_vector = agent.reward_vector(next_obs, rewards)
     cosine = float(agent.z @ reward_vector / (agent.z.norm() * reward_vector.norm()))
     print(f"{len(rows)} transitions of {agent.dataset_id} (seed {seed})")
     print(f"  E[B Bᵀ] eigenvalues: min {eigenvalues.min():.3f}, median {np.median(eigenvalues):.3f}, "
@@ -68,36 +58,24 @@ def representation(agent, data, samples: int, seed: int) -> torch.Tensor:
     obs = data.obs[rows[:2000]]
     with torch.no_grad():
         pi = agent.actor(torch.as_tensor(agent.encoder(obs)), agent.z.expand(len(obs), -1))
-    q_pi = q_values(agent, obs, pi, reward_vector.float())
-    q_data = q_values(agent, obs, to_unit_box(agent, data.actions[rows[:2000]]), reward_vector.float())
+    q_pi = q_values(agent, obs, pi, reward_vector)
+    q_data = q_values(agent, obs, agent.unit_actions(data.actions[rows[:2000]]), reward_vector)
     print(f"  Q_r at {len(obs)} data states: policy's actions {q_pi.mean():.2f}, the data's {q_data.mean():.2f}; "
           f"policy actions at the box's edge (|a| > 0.99): {float((pi.abs() > 0.99).float().mean()):.1%}")
-    return reward_vector.float()
+    return reward_vector
 
 
 def episodes(agent, reward_vector: torch.Tensor, count: int) -> None:
-    env = gym.make(agent.env_id, **agent.env_kwargs)
-    gamma = agent.config.gamma
-    for episode in range(count):
-        obs, _ = env.reset(seed=100 + episode)
-        states, actions, rewards, done = [], [], [], False
-        while not done:
-            action = agent.predict(obs)[0]
-            states.append(obs)
-            actions.append(action)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            rewards.append(float(reward))
-            done = terminated or truncated
-        q = q_values(agent, np.asarray(states), to_unit_box(agent, np.asarray(actions)), reward_vector)
-        g = np.zeros(len(rewards))
-        running = 0.0
-        for t in reversed(range(len(rewards))):
-            running = rewards[t] + gamma * running
-            g[t] = running
-        print(f"  episode {episode} (env seed {100 + episode}): return {sum(rewards):.1f}, {len(rewards)} steps; "
+    envs = [gym.make(agent.env_id, **agent.env_kwargs) for _ in range(count)]
+    runs = run_episodes(envs, [100 + episode for episode in range(count)], lambda obs, rows: agent.predict(obs)[0])
+    for env in envs:
+        env.close()
+    for episode, run in enumerate(runs):
+        q = q_values(agent, run.observations[:-1], agent.unit_actions(run.actions), reward_vector)
+        g = run.discounted_returns(agent.config.gamma)
+        print(f"  episode {episode} (env seed {run.seed}): return {run.total_reward:.1f}, {len(run)} steps; "
               f"Q_r {q.mean():.2f} against discounted return {g.mean():.2f} (means over visited states), "
               f"at the first state {q[0]:.2f} against {g[0]:.2f}")
-    env.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -110,3 +110,12 @@ def test_grids_keep_the_policys_observation_keywords_and_apply_the_settings():
     # the setting, not the policy's training dynamics (mass 1.5), is what the episode ran on
     alone = episode_returns(ContactFreeAntPolicy(), "DynShift/Ant-v0", 1, seed=0, mass=0.5, damping=1.0)
     assert records[0]["return"] == alone[0]
+
+
+def test_an_episodes_discounted_returns_against_a_direct_sum():
+    from dynshift_agents.episodes import Episode
+
+    rewards = np.array([1.0, -2.0, 0.5, 3.0])
+    episode = Episode(0, None, None, rewards, np.zeros(4, bool), np.zeros(4, bool), None)
+    expected = [sum(0.9 ** k * rewards[t + k] for k in range(4 - t)) for t in range(4)]
+    np.testing.assert_allclose(episode.discounted_returns(0.9), expected, rtol=1e-12)

@@ -45,6 +45,8 @@ from dynshift_agents.algorithms.behaviour_models import mlp
 class FBConfig(AgentConfig):
     """FB's settings: the public implementations' values, CPU-scale networks and batch."""
 
+    absent_from_older_checkpoints: ClassVar[dict[str, Any]] = {"input_layer_norm": False}
+
     z_dim: int = 50
     """d, the dimension of z and of B (50 in the papers; 100 for walker in one codebase)."""
     gamma: float = 0.98
@@ -71,8 +73,6 @@ class FBConfig(AgentConfig):
     input_layer_norm: bool = True
     """The first hidden layer of F's branches, B and the actor is Linear → LayerNorm → tanh, as in the
     public implementations (their "ntanh"), instead of Linear → ReLU; ``False`` is a plain ReLU MLP."""
-    absent_from_older_checkpoints: ClassVar[dict[str, Any]] = {"input_layer_norm": False}
-
     inference_samples: int = 10_000
     """Reward-labelled transitions (drawn from the training data, seeded) behind the z stored after
     training; the papers: 5 000–50 000."""
@@ -191,7 +191,7 @@ class FB(Agent):
         super().attach_dataset(dataset)
         self._obs = torch.as_tensor(self.encoder(dataset.obs))
         self._next_obs = torch.as_tensor(self.encoder(dataset.next_obs))
-        self._actions = 2 * (torch.as_tensor(dataset.actions) - self.low) / (self.high - self.low) - 1
+        self._actions = self.unit_actions(dataset.actions)
         self._rewards = torch.as_tensor(dataset.rewards, dtype=torch.float32)
 
     # -- training -------------------------------------------------------------------------------------
@@ -258,9 +258,19 @@ class FB(Agent):
         if samples is not None and samples < len(rewards):
             rows = np.random.default_rng(seed).choice(len(rewards), samples, replace=False)
             next_obs, rewards = next_obs[rows], rewards[rows]
-        b = self.fb.backward_rep(torch.as_tensor(self.encoder(next_obs)))
-        self.z = sphere((torch.as_tensor(rewards)[:, None] * b).mean(0, keepdim=True))[0]
+        self.z = sphere(self.reward_vector(next_obs, rewards)[None])[0]
         return self.z
+
+    @torch.no_grad()
+    def reward_vector(self, next_obs: np.ndarray, rewards: np.ndarray) -> torch.Tensor:
+        """E[r · B(s')] over the given transitions: the task before it is put on the sphere; the Q of
+        π_z for that reward, in reward units, is F(s, a, z)ᵀ of it."""
+        b = self.fb.backward_rep(torch.as_tensor(self.encoder(np.asarray(next_obs))))
+        return (torch.as_tensor(np.asarray(rewards, dtype=np.float32))[:, None] * b).mean(0)
+
+    def unit_actions(self, actions: np.ndarray) -> torch.Tensor:
+        """Env actions rescaled from the action box to [−1, 1] (the actor's and F's action space)."""
+        return 2 * (torch.as_tensor(actions, dtype=torch.float32) - self.low) / (self.high - self.low) - 1
 
     # -- acting and persistence ------------------------------------------------------------------------
 
