@@ -253,7 +253,7 @@ def _grid(args: argparse.Namespace) -> None:
                        seed=args.seed, workers=args.workers, progress=True)
     compare = tuple(names[:2]) if len(names) >= 2 else None
     table, written = reports.write_grid_report(
-        records, out, f"{grid_name} on {env_id}: {args.episodes} episodes per setting (seeds {args.seed}.."
+        records, out, f"{grid_name} on {env_id}: {reports.count(args.episodes, 'episode')} per setting (seeds {args.seed}.."
         f"{args.seed + args.episodes - 1}), mean ± std of the return", compare)
     written.insert(0, out / "records.jsonl")
     print(table)

@@ -108,7 +108,7 @@ def run_demo(quick: bool = False, out: str | Path = "runs/demo", workers: int = 
                        progress=True)
     table, written = reports.write_grid_report(
         records, out / "grid", f"HalfCheetah, {budget.dataset_id}, {budget.gradient_steps:,} gradient steps, seed 0; "
-        f"{budget.episodes} episodes per setting", compare=("AugWM", "MOPO"))
+        f"{reports.count(budget.episodes, 'episode')} per setting", compare=("AugWM", "MOPO"))
     heatmaps = written[2:]
     print(table, flush=True)
 

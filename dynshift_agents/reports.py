@@ -18,6 +18,11 @@ import numpy as np
 from scipy import stats
 
 
+def count(n: int, noun: str) -> str:
+    """``1 episode``, ``5 episodes``: a number with its noun in the right number (regular plurals)."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def setting_label(setting: dict[str, Any]) -> str:
     """``mass=1.5 damping=0.5``; ``nominal`` for ``{}``."""
     return " ".join(f"{k}={json.dumps(v) if not isinstance(v, (int, float)) else v}" for k, v in setting.items()) or "nominal"

@@ -24,6 +24,7 @@ import torch
 
 from dynshift_agents.behaviour import load_policy, policy_set
 from dynshift_agents.evaluation import evaluate_settings
+from dynshift_agents.reports import count
 from dynshift_envs import GRIDS, ROBOTS, load_grid
 
 
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as error:
         parser.error(str(error))
     env_id = ROBOTS[args.robot].env_id
-    print(f"{policy_set(args.robot, args.shift)} on {env_id}: {args.episodes} episodes per setting "
+    print(f"{policy_set(args.robot, args.shift)} on {env_id}: {count(args.episodes, 'episode')} per setting "
           f"(seeds {args.seed}..{args.seed + args.episodes - 1}), return mean ± std (× its return at nominal)")
     columns = {}
     for name in args.policies:

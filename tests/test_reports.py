@@ -139,3 +139,9 @@ def test_seed_averages_and_their_comparison():
     assert f"{reports.welch(np.array([101.0, 111, 121]), np.array([1.0, 11, 21])):.3g}" in text
     with pytest.raises(ValueError, match="algorithms in the records"):
         reports.seed_comparison(records, ("A", "C"))
+
+
+def test_counts_read_in_the_right_number():
+    from dynshift_agents.reports import count
+
+    assert (count(1, "episode"), count(5, "episode"), count(0, "seed")) == ("1 episode", "5 episodes", "0 seeds")

@@ -318,7 +318,7 @@ def write(spec: SweepSpec) -> list[Path]:
                 _, files = reports.write_grid_report(
                     records, spec.results / slug(dataset.id) / grid.label,
                     f"{grid.description}; agents trained on {dataset.id} for {spec.budget.gradient_steps:,} gradient "
-                    f"steps; seeds {list(spec.seeds)} pooled; {grid.episodes} episodes per setting and seed; mean ± std "
+                    f"steps; seeds {list(spec.seeds)} pooled; {reports.count(grid.episodes, 'episode')} per setting and seed; mean ± std "
                     "of the return", compare, table_records=pooled, appendix=appendix,
                     title=lambda label, robot=robot, kind=kind: f"{label} on {robot} {kind}")
                 written += files
