@@ -234,3 +234,18 @@ def test_the_diagnostics_read_a_dara_run_of_awr_and_of_iql(tiny, tmp_path, capsy
         assert "held-out R² of Δr on s alone" in out and "overlap: q_sa(src) > 0.95" in out, out
         share = float(out.split("source share of the total ")[1].split()[0])
         assert 0 < share < 1, out
+
+
+def test_the_same_seed_gives_the_same_classifiers_whatever_the_rng_state_before():
+    """The classifiers' initialisation is drawn in ``fit`` from its seed (it was drawn from the global
+    RNG when the object was built, which differs between processes)."""
+    source, target = dynamics(2000, 1.0, 0), dynamics(2000, 0.5, 1)
+    fitted = []
+    for state in (1, 2):
+        torch.manual_seed(state)
+        dara = DARA(1, 1, DARAConfig(hidden=(16,), steps=20))
+        dara.fit(source, target, seed=3)
+        fitted.append(dara)
+    for first, second in zip(fitted[0].q_sas.state_dict().values(), fitted[1].q_sas.state_dict().values()):
+        assert torch.equal(first, second)
+    np.testing.assert_array_equal(fitted[0].delta_r(source), fitted[1].delta_r(source))

@@ -113,12 +113,16 @@ class DARA:
         self.report: dict[str, Any] = {}
 
     def fit(self, source: Transitions, target: Transitions, seed: int = 0) -> dict[str, Any]:
-        """Train both classifiers on source vs target transitions; returns (and keeps) a report:
-        held-out accuracies and the distribution of Δr over the source rows."""
+        """Train both classifiers, from an initialisation drawn from ``seed``, on source vs target
+        transitions; returns (and keeps) a report: held-out accuracies and the distribution of Δr over the
+        source rows. The same data and seed give the same classifiers in any process."""
         cfg = self.config
         rng = np.random.default_rng(seed)
         generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
+        for layer in [*self.q_sas.modules(), *self.q_sa.modules()]:
+            if isinstance(layer, nn.Linear):
+                layer.reset_parameters()  # initialised from the seed, not from the RNG state at construction
         splits = {}
         for name, data in (("source", source), ("target", target)):
             order = rng.permutation(len(data))
