@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dynshift_agents.adaptation.dara import DARA, SOURCE
+from dynshift_agents.adaptation.dara import DARA
 from dynshift_agents.algorithms import load
 from dynshift_agents.algorithms.behaviour_models import mlp
 from dynshift_agents.algorithms.iql import advantage_weights
@@ -68,13 +68,6 @@ def state_r2(obs: np.ndarray, delta: np.ndarray, seed: int = 0, steps: int = 300
 
 
 @torch.no_grad()
-def source_probability(dara: DARA, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
-    """q_sa(src | s, a) for each row."""
-    logits = dara.q_sa.net(dara.q_sa.standardise(torch.as_tensor(np.concatenate([obs, actions], 1), dtype=torch.float32)))
-    return torch.softmax(logits, dim=1)[:, SOURCE].numpy()
-
-
-@torch.no_grad()
 def advantage_weights_on_data(agent) -> np.ndarray | None:
     """The trained learner's clipped advantage weights on every row of its attached data, or ``None``
     for a base without advantage-weighted extraction."""
@@ -85,8 +78,8 @@ def advantage_weights_on_data(agent) -> np.ndarray | None:
     if agent.name == "iql":
         real = learner.replay_buffer.real
         obs, actions = torch.as_tensor(real["observations"]), torch.as_tensor(real["actions"])
-        q = torch.cat(learner.critic_target(obs, actions), dim=1).min(dim=1, keepdim=True).values
-        return advantage_weights(q - learner.value_net(obs), learner.beta, learner.max_weight).squeeze(-1).numpy()
+        advantage = learner.min_target_q(obs, actions) - learner.value_net(obs)
+        return advantage_weights(advantage, learner.beta, learner.max_weight).squeeze(-1).numpy()
     return None
 
 
@@ -98,12 +91,11 @@ def diagnose(run: Path) -> None:
     dara = DARA.load(run / "dara.pt")
     target, source = load_transitions(provenance["target_dataset"]), load_transitions(provenance["source_dataset"])
     delta = dara.delta_r(source)
-    eta = dara.config.eta
-    print(f"{run}  ({agent.name}, η = {eta:g}, {len(target)} target + {len(source)} source rows)")
+    print(f"{run}  ({agent.name}, η = {dara.config.eta:g}, {len(target)} target + {len(source)} source rows)")
     print(f"  classifiers held-out accuracy: (s,a,s') {dara.report['sas_accuracy']:.3f}, (s,a) {dara.report['sa_accuracy']:.3f}")
     print(f"  Δr on the source: {delta.mean():.3f} ± {delta.std():.3f}; held-out R² of Δr on s alone: "
           f"{state_r2(source.obs, delta):.3f}")
-    p_src, p_tgt = source_probability(dara, source.obs, source.actions), source_probability(dara, target.obs, target.actions)
+    p_src, p_tgt = dara.source_probability(source), dara.source_probability(target)
     print(f"  overlap: q_sa(src) > 0.95 on {np.mean(p_src > 0.95):.1%} of source rows; q_sa(tgt) > 0.95 on "
           f"{np.mean(p_tgt < 0.05):.1%} of target rows")
     agent.attach_dataset(dara.dataset(source, target))

@@ -132,3 +132,18 @@ def tiny_world(tmp_path_factory, size: int, config):
     model = WorldModel(17, 6, config)
     model.fit(data.obs, data.actions, data.rewards, data.next_obs)
     return data, model
+
+
+@pytest.fixture
+def script():
+    """``script("fb_diagnostics")``: a module of ``scripts/`` (not a package), loaded from its file."""
+    import importlib.util
+    from pathlib import Path
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -139,19 +139,15 @@ def test_the_behaviour_grid_script_reports_each_settings_return_and_its_ratio_to
     assert bad.returncode != 0 and "not one of mass-damping" in bad.stderr
 
 
-def test_the_medium_rule_skips_a_snapshot_that_survives_without_hopping(tmp_path, capsys):
+def test_the_medium_rule_skips_a_snapshot_that_survives_without_hopping(tmp_path, capsys, script):
     """``scripts/ship_behaviour.py``'s medium rule on real policies, on the nominal hopper: a snapshot
     whose return passes a third of the expert's by the healthy reward alone (the heavier hopper's
     standing medium policy: 1 045 on the nominal robot, of which 45 is forward reward, against the
     expert's 2 100) is skipped for the first one that also moves forward."""
     import argparse
-    import importlib.util
     import shutil
 
-    path = Path(__file__).parents[1] / "scripts" / "ship_behaviour.py"
-    spec = importlib.util.spec_from_file_location("ship_behaviour", path)
-    ship = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ship)
+    ship = script("ship_behaviour")
     policies = resources.files("dynshift_agents") / "policies"
     run = tmp_path / "hopper"
     (run / "snapshots").mkdir(parents=True)

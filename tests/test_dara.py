@@ -196,31 +196,21 @@ def test_source_data_from_policies_trained_on_the_source_robot(store, monkeypatc
         collect("hopper", "medium", size=400, policies="own", progress=False)
 
 
-def _script(name: str):
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_diagnostics_tell_a_reward_change_of_the_state_from_one_of_the_action():
+def test_the_diagnostics_tell_a_reward_change_of_the_state_from_one_of_the_action(script):
     """``scripts/dara_diagnostics.py``'s R² of Δr on s: near 1 for a function of s, near 0 for one of a."""
     torch.set_num_threads(1)
-    script = _script("dara_diagnostics")
+    diagnostics = script("dara_diagnostics")
     rng = np.random.default_rng(0)
     obs, actions = rng.normal(size=(4000, 3)), rng.normal(size=4000)
-    assert script.state_r2(obs, np.sin(obs[:, 0]) + obs[:, 1] ** 2, steps=1500) > 0.9
-    assert abs(script.state_r2(obs, actions, steps=1500)) < 0.1
+    assert diagnostics.state_r2(obs, np.sin(obs[:, 0]) + obs[:, 1] ** 2, steps=1500) > 0.9
+    assert abs(diagnostics.state_r2(obs, actions, steps=1500)) < 0.1
 
 
-def test_the_diagnostics_read_a_dara_run_of_awr_and_of_iql(tiny, tmp_path, capsys):
+def test_the_diagnostics_read_a_dara_run_of_awr_and_of_iql(tiny, tmp_path, capsys, script):
     from dynshift_agents import cli
     from dynshift_agents.data import collect
 
-    script = _script("dara_diagnostics")
+    diagnostics = script("dara_diagnostics")
     target_id, _ = tiny
     source_id = collect("halfcheetah", "medium", size=3000, seed=1, env_kwargs={"mass": 1.5},
                         progress=False).spec.dataset_id
@@ -229,7 +219,7 @@ def test_the_diagnostics_read_a_dara_run_of_awr_and_of_iql(tiny, tmp_path, capsy
                   "--out", str(tmp_path / base), "--no-progress", "--gradient-steps", "100", "--set",
                   "net_arch=[16,16]", "--set", "batch_size=32", "--dara-set", "steps=100", "--dara-set", "hidden=[16]"])
         capsys.readouterr()
-        script.main([str(tmp_path / base)])
+        diagnostics.main([str(tmp_path / base)])
         out = capsys.readouterr().out
         assert "held-out R² of Δr on s alone" in out and "overlap: q_sa(src) > 0.95" in out, out
         share = float(out.split("source share of the total ")[1].split()[0])

@@ -191,17 +191,13 @@ def test_a_grid_infers_the_task_per_setting_from_that_settings_data(tiny, tmp_pa
     assert not torch.equal(load(tasks[0]).z, load(tasks[1]).z)  # one task per robot
 
 
-def test_the_diagnostics_script_reads_a_reward_that_b_spans_and_q_in_reward_units(tiny, tmp_path, capsys):
+def test_the_diagnostics_script_reads_a_reward_that_b_spans_and_q_in_reward_units(tiny, tmp_path, capsys, script):
     """``scripts/fb_diagnostics.py``: a reward that is a linear function of B(s') is spanned (R² = 1) and
     z points along E[r B]; Q_r is F(s, a, z)ᵀ E[r B] (min over the heads); a real episode is run."""
     import dataclasses
-    import importlib.util
-    from pathlib import Path
 
     dataset_id, data = tiny
-    spec = importlib.util.spec_from_file_location("fb_diagnostics", Path(__file__).parents[1] / "scripts" / "fb_diagnostics.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = script("fb_diagnostics")
     agent = _agent(data, dataset_id)
     agent.learn(100, progress_bar=False, checkpoint_dir=tmp_path / "fb")
     with torch.no_grad():

@@ -175,6 +175,11 @@ class DARA:
         sa = self.q_sa.log_odds(torch.as_tensor(_sa(data)))
         return (sas - sa).clamp(-self.config.clip, self.config.clip).numpy().astype(np.float64)
 
+    @torch.no_grad()
+    def source_probability(self, data: Transitions) -> np.ndarray:
+        """q_sa(src | s, a) of each transition (no noise): near 1 or 0 where the two datasets do not overlap."""
+        return torch.sigmoid(self.q_sa.log_odds(torch.as_tensor(_sa(data)))).numpy().astype(np.float64)
+
     def relabel(self, source: Transitions) -> Transitions:
         """The source transitions with r ← r − η·Δr (nothing else changes)."""
         rewards = (source.rewards - self.config.eta * self.delta_r(source)).astype(source.rewards.dtype)

@@ -77,13 +77,17 @@ class IQLLearner(SAC):
         state_dicts, variables = super()._get_torch_save_params()
         return [*state_dicts, "value_net", "value_optimizer"], variables
 
+    @torch.no_grad()
+    def min_target_q(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """min_i Q̄_i(s, a) of the target critics, ``[batch, 1]``: V's regression target and the advantage's Q."""
+        return torch.cat(self.critic_target(obs, actions), dim=1).min(dim=1, keepdim=True).values
+
     def train(self, gradient_steps: int, batch_size: int = 256) -> None:
         self.policy.set_training_mode(True)
         stats: dict[str, list[float]] = {"value_loss": [], "actor_loss": [], "critic_loss": [], "advantage": []}
         for _ in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size)
-            with torch.no_grad():
-                target_q = torch.cat(self.critic_target(data.observations, data.actions), dim=1).min(dim=1, keepdim=True).values
+            target_q = self.min_target_q(data.observations, data.actions)
             value_loss = expectile_loss(target_q - self.value_net(data.observations), self.expectile)
             self.value_optimizer.zero_grad()
             value_loss.backward()
