@@ -211,7 +211,11 @@ def train_dara(base: str, target_id: str, source_id: str, gradient_steps: int = 
     return train(base, target_id, gradient_steps, seed, out, data=data, provenance=provenance, **train_kwargs)
 
 
-def evaluation_callback(episodes: int, seed: int = 10_000):
+PERIODIC_EVALUATION_SEED = 10_000
+"""The first env seed of the periodic evaluations during training (the final evaluation's start at 0)."""
+
+
+def evaluation_callback(episodes: int, seed: int = PERIODIC_EVALUATION_SEED):
     """Periodic evaluation during training: ``episodes`` seeded, deterministic episodes on the env
     the agent was trained on; their mean return and D4RL-normalised score."""
     def evaluate_agent(agent) -> dict[str, float]:

@@ -184,6 +184,17 @@ def write_grid_report(records: list[dict[str, Any]], out: str | os.PathLike, cap
     return table, written
 
 
+def evaluations(run: str | os.PathLike, metric: str = "eval/d4rl_score") -> dict[float, float]:
+    """A training run's periodic evaluations (``--eval-every``), read from its ``progress.csv``: {gradient
+    step: ``metric``}; empty when the run has none (or no log yet)."""
+    path = Path(run) / "progress.csv"
+    if not path.exists():
+        return {}
+    with path.open(newline="") as f:
+        return {float(row.get("time/gradient_steps") or row["train/n_updates"]): float(row[metric])
+                for row in csv.DictReader(f) if row.get(metric)}
+
+
 def learning_curves(runs: dict[str, list[str | os.PathLike]], path: str | os.PathLike, metric: str = "eval/d4rl_score",
                     lines: dict[str, float] | None = None, title: str | None = None) -> dict[str, list[tuple]]:
     """Periodic evaluations of training runs against gradient steps, as a PNG: for each label, its runs
@@ -200,11 +211,8 @@ def learning_curves(runs: dict[str, list[str | os.PathLike]], path: str | os.Pat
     for label, directories in runs.items():
         by_step: dict[float, list[float]] = {}
         for directory in directories:
-            with (Path(directory) / "progress.csv").open(newline="") as f:
-                for row in csv.DictReader(f):
-                    if row.get(metric):
-                        step = float(row.get("time/gradient_steps") or row["train/n_updates"])
-                        by_step.setdefault(step, []).append(float(row[metric]))
+            for step, value in evaluations(directory, metric).items():
+                by_step.setdefault(step, []).append(value)
         if not by_step:
             raise ValueError(f"no {metric!r} rows in the logs of {label} ({[str(d) for d in directories]}): "
                              "train with --eval-every")

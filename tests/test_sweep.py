@@ -392,6 +392,51 @@ def test_the_dara_report_is_the_papers_table_read_off_the_spec(tmp_path):
         parse_spec(values | {"reports": {"dara": "yes"}})
 
 
+def test_the_dara_report_follows_the_learning_curves(tmp_path):
+    """dara.md repeats DARA's table at every periodic evaluation of the runs' logs (progress.csv): the mean
+    over the seeds that have reached a step, Welch's test at each step; rows without an evaluation are skipped."""
+    from scipy import stats
+
+    from dynshift_agents import reports
+    from dynshift_agents.sweep import report
+    from dynshift_agents.sweep.layout import run_dir
+
+    values = spec_values()
+    values["seeds"] = [0, 1, 2]
+    values["datasets"] += [{"id": "dynshift/hopper/random-first0p1-v0",
+                            "subset": {"of": "dynshift/hopper/random-v0", "fraction": 0.1}},
+                           {"id": "dynshift/hopper/random-mass1p5-v0", "collect": {"size": 1000, "env_kwargs": {"mass": 1.5}}}]
+    dara_arm = {"algorithm": "dara", "base": "bc", "source": "dynshift/hopper/random-mass1p5-v0",
+                "datasets": ["dynshift/hopper/random-first0p1-v0"]}
+    values["algorithms"] = {"bc": {"datasets": ["dynshift/hopper/random-first0p1-v0"]},
+                            "bc-union": dara_arm | {"dara": {"eta": 0.0}}, "bc-dara": dict(dara_arm)}
+    values["grids"] = []
+    values["budget"] = values["budget"] | {"eval_every": 10, "eval_episodes": 3}
+    spec = load_spec(write_spec(tmp_path, values))
+    arms = {a.label: a for a in spec.algorithms}
+    curves = {"bc": [(10.0, 30.0), (20.0, 31.0), (10.0, 32.0)],   # (score at step 10, at step 20) per seed
+              "bc-union": [(5.0, 6.0), (7.0, 8.0), (9.0, None)],  # seed 2 has not reached step 20
+              "bc-dara": [(1.0, 40.0), (2.0, 44.0), (3.0, None)]}
+    for label, per_seed in curves.items():
+        for seed, (first, second) in enumerate(per_seed):
+            run = run_dir(spec, "dynshift/hopper/random-first0p1-v0", arms[label], seed)
+            run.mkdir(parents=True)
+            rows = ["time/gradient_steps,train/q_mean,eval/d4rl_score", "5,1.0,", f"10,2.0,{first}", "15,3.0,"]
+            (run / "progress.csv").write_text("\n".join(rows + ([f"20,4.0,{second}"] if second is not None else [])) + "\n")
+    assert reports.evaluations(run) == {10.0: 3.0}
+    assert reports.evaluations(tmp_path / "nowhere") == {}
+
+    table = report.dara_table(spec)
+    assert "env seeds 10,000–10,002" in table
+    p10 = stats.ttest_ind([1.0, 2.0, 3.0], [5.0, 7.0, 9.0], equal_var=False).pvalue
+    assert (f"| bc | dynshift/hopper/random-first0p1-v0 | 0.1 | 10 |  | 13.3 ± 4.7 | 7.0 ± 1.6 ↓ | 2.0 ± 0.8 ↓ | -5.0 | "
+            f"**{p10:.3f}** |") in table
+    p20 = stats.ttest_ind([40.0, 44.0], [6.0, 8.0], equal_var=False).pvalue
+    assert (f"| bc | dynshift/hopper/random-first0p1-v0 | 0.1 | 20 |  | 31.0 ± 0.8 | 7.0 ± 1.0 ↓ | 42.0 ± 2.0 ↑ | +35.0 | "
+            f"**{p20:.3f}** |") in table
+    assert "| 0.1 | 5 |" not in table and "| 0.1 | 15 |" not in table
+
+
 def test_an_fb_grid_with_a_task_per_setting_collects_each_settings_test_data():
     spec = load_spec(Path(__file__).parents[1] / "experiments" / "fb-halfcheetah.toml")
     tasks = {t.key: t for t in build_plan(spec)}

@@ -148,6 +148,7 @@ def dara_table(spec: SweepSpec, alpha: float = 0.05) -> str:
     the classifiers' held-out accuracies and Δr on the source data (``dara.pt`` of each DARA run)."""
     from dynshift_agents import reports
     from dynshift_agents.adaptation.dara import DARA
+    from dynshift_agents.experiment import PERIODIC_EVALUATION_SEED
 
     def scores(algorithm, dataset_id):
         if algorithm is None:
@@ -166,6 +167,16 @@ def dara_table(spec: SweepSpec, alpha: float = 0.05) -> str:
         arrow = "" if not finite(previous) else " ↑" if mean > np.mean(finite(previous)) else " ↓"
         return f"{mean:.1f} ± {np.std(finite(values)):.1f}{arrow}"
 
+    def columns(row):
+        """The table's columns of ``row``: name → (algorithm, dataset), None where the spec lacks one."""
+        return {"10T": (row.full, row.full_dataset), "1T": (row.alone, row.target),
+                "1T+10S w/o Aug.": (row.union, row.target), "1T+10S DARA": (row.dara, row.target)}
+
+    def difference_and_p(union, dara):
+        difference = f"{np.mean(dara) - np.mean(union):+.1f}" if union and dara else ""
+        p = reports.welch(np.array(dara), np.array(union)) if len(union) > 1 and len(dara) > 1 else float("nan")
+        return difference, "" if np.isnan(p) else f"**{p:.3f}**" if p < alpha else f"{p:.3f}"
+
     rows = dara_rows(spec)
     lines = [_evaluation_caption(spec) + " (mean ± std over seeds). ↑/↓: above or below the column to its "
              "left (the paper's convention); 10T: the whole target dataset, 1T: its first part, 10S: the source "
@@ -176,21 +187,30 @@ def dara_table(spec: SweepSpec, alpha: float = 0.05) -> str:
                 "|---|---|---|" + "---:|" * len(spec.seeds)]
     classifiers = ["| learner | target (1T) | η | runs | q_sas accuracy | q_sa accuracy | Δr mean ± std | Δr 5–95 % | clipped |",
                    "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    curve = ["| learner | target (1T) | η | gradient steps | 10T | 1T | 1T+10S w/o Aug. | 1T+10S DARA | DARA − w/o | p |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
-        columns = {"10T": scores(row.full, row.full_dataset), "1T": scores(row.alone, row.target),
-                   "1T+10S w/o Aug.": scores(row.union, row.target), "1T+10S DARA": scores(row.dara, row.target)}
+        final = {name: scores(*column) for name, column in columns(row).items()}
         cells, previous = [], None
-        for values in columns.values():
+        for values in final.values():
             cells.append(cell(values, previous))
             previous = values if values is not None else previous
-        union, dara = finite(columns["1T+10S w/o Aug."]), finite(columns["1T+10S DARA"])
-        difference = f"{np.mean(dara) - np.mean(union):+.1f}" if union and dara else ""
-        p = reports.welch(np.array(dara), np.array(union)) if len(union) > 1 and len(dara) > 1 else float("nan")
-        shown = "" if np.isnan(p) else f"**{p:.3f}**" if p < alpha else f"{p:.3f}"
+        difference, shown = difference_and_p(finite(final["1T+10S w/o Aug."]), finite(final["1T+10S DARA"]))
         eta = dara_eta(row.dara)
         lines.append(f"| {row.base} | {row.target} | {row.source} | {eta:g} | " + " | ".join(cells)
                      + f" | {difference} | {shown} |")
-        for name, values in columns.items():
+        logged = {name: [reports.evaluations(run_dir(spec, dataset, algorithm, seed)) for seed in spec.seeds]
+                  if algorithm is not None else None for name, (algorithm, dataset) in columns(row).items()}
+        for step in sorted({step for runs in logged.values() for run in runs or [] for step in run}):
+            at_step = {name: None if runs is None else [run.get(step, "…") for run in runs] for name, runs in logged.items()}
+            cells, previous = [], None
+            for values in at_step.values():
+                cells.append(cell(values, previous))
+                previous = values if values is not None else previous
+            difference, shown = difference_and_p(finite(at_step["1T+10S w/o Aug."]), finite(at_step["1T+10S DARA"]))
+            curve.append(f"| {row.base} | {row.target} | {eta:g} | {step:,.0f} | " + " | ".join(cells)
+                         + f" | {difference} | {shown} |")
+        for name, values in final.items():
             line = (f"| {row.base} | {row.target} | {name}{f' (η = {eta:g})' if name == '1T+10S DARA' else ''} | "
                     + " | ".join(v if isinstance(v, str) else f"{v:.1f}" for v in values or []) + " |")
             if values is not None and line not in per_seed:  # rows at several η share their other columns
@@ -206,6 +226,12 @@ def dara_table(spec: SweepSpec, alpha: float = 0.05) -> str:
                 f"{np.mean([d['quantiles']['0.05'] for d in deltas]):.2f} … {np.mean([d['quantiles']['0.95'] for d in deltas]):.2f} | "
                 f"{np.mean([d['clipped_fraction'] for d in deltas]):.4f} |")
     text = "\n".join(lines) + "\n\nPer seed (final scores):\n\n" + "\n".join(per_seed)
+    if len(curve) > 2:
+        first, episodes = PERIODIC_EVALUATION_SEED, spec.budget.eval_episodes
+        text += ("\n\nThe same table along the learning curve, from each run's periodic evaluations "
+                 f"({reports.count(episodes, 'episode')} each, env seeds {first:,}–{first + episodes - 1:,}: other "
+                 "episodes than the final evaluation's), mean ± std over the seeds that have reached the step:\n\n"
+                 + "\n".join(curve))
     if len(classifiers) > 2:
         text += ("\n\nThe classifiers of the DARA runs (held-out tenth of each domain; Δr on the source data, clipped; "
                  f"means over the {len(spec.seeds)} seeds' classifiers):\n\n" + "\n".join(classifiers))
@@ -250,14 +276,11 @@ def reference_lines(spec: SweepSpec, dataset_id: str) -> dict[str, float]:
     return lines
 
 
-def _evaluated(run: Path, metric: str = "eval/d4rl_score") -> bool:
+def _evaluated(run: Path) -> bool:
     """The run's log has at least one periodic evaluation."""
-    import csv
+    from dynshift_agents import reports
 
-    if not (run / "progress.csv").exists():
-        return False
-    with (run / "progress.csv").open(newline="") as f:
-        return any(row.get(metric) for row in csv.DictReader(f))
+    return bool(reports.evaluations(run))
 
 
 def grid_records(spec: SweepSpec, dataset_id: str, grid) -> list[dict]:
