@@ -10,7 +10,8 @@ Written under the spec's ``results``:
 - ``<dataset>/<grid>/``: ``records.csv``, ``table.md`` (seeds pooled per label, Welch's test between
   the grid's ``compare`` pair, per-seed grid averages for its ``baselines``) and the heatmaps;
 - ``dara.md`` (a spec with DARA arms): DARA's table, 10T, 1T, 1T+10S without and with DARA per base
-  learner and target, with Welch's test over seeds and the classifiers' accuracies and Δr.
+  learner and target, with Welch's test over seeds and the classifiers' accuracies and Δr; with
+  ``eval_every``, the same table at every periodic evaluation of the runs (DARA's verdict per budget).
 """
 
 from __future__ import annotations
