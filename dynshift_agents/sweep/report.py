@@ -174,7 +174,7 @@ def dara_table(spec: SweepSpec, alpha: float = 0.05) -> str:
                 "1T+10S w/o Aug.": (row.union, row.target), "1T+10S DARA": (row.dara, row.target)}
 
     def difference_and_p(union, dara):
-        difference = f"{np.mean(dara) - np.mean(union):+.1f}" if union and dara else ""
+        difference = f"{round(np.mean(dara) - np.mean(union), 1) + 0.0:+.1f}" if union and dara else ""  # no "-0.0"
         p = reports.welch(np.array(dara), np.array(union)) if len(union) > 1 and len(dara) > 1 else float("nan")
         return difference, "" if np.isnan(p) else f"**{p:.3f}**" if p < alpha else f"{p:.3f}"
 
