@@ -21,10 +21,10 @@ from dynshift_envs import get_robot
 
 from dynshift_agents import precision
 from dynshift_agents.adaptation import DARA, DARAConfig
-from dynshift_agents.adaptation.dara import concatenate
 from dynshift_agents.algorithms import ModelBasedAgent, algorithm_class, describe
 from dynshift_agents.behaviour import references
 from dynshift_agents.data import Transitions, load_dataset, load_transitions
+from dynshift_agents.data.transitions import concatenate
 from dynshift_agents.data.scores import d4rl_score, normalised_score
 from dynshift_agents.evaluation import episode_returns
 from dynshift_agents.home import dynshift_home

@@ -16,7 +16,9 @@ For each DARA run (its ``dara.pt`` and the two dataset ids its checkpoint record
   source): the source rows' share of the total weight and their mean weight against the target rows'
   (AWR: exp(Â/β) over the dataset with its V; IQL: exp(β·(min Q̄ − V)), each clipped as in training).
   Compare a run at η = 0 with the same seed at η > 0: if the shares barely move, the relabelling did
-  not reach the policy.
+  not reach the policy;
+- and the learner's V(s) on the source rows and on the target rows (env reward units): where the
+  penalty went instead. A penalty absorbed by V lowers the source rows' V and leaves their weights.
 """
 
 from __future__ import annotations
@@ -83,6 +85,17 @@ def advantage_weights_on_data(agent) -> np.ndarray | None:
     return None
 
 
+@torch.no_grad()
+def values_on_data(agent) -> np.ndarray | None:
+    """The trained learner's V(s) on every row of its attached data, in the env's reward units, or ``None``
+    for a base without a state-value network."""
+    value_net = getattr(agent.learner, "value_net", None)
+    if value_net is None:
+        return None
+    obs = torch.as_tensor(agent.learner.replay_buffer.real["observations"])
+    return value_net(obs).squeeze(-1).numpy() / agent.reward_units()
+
+
 def diagnose(run: Path) -> None:
     agent = load(run)
     provenance = agent.provenance.get("dara")
@@ -109,6 +122,10 @@ def diagnose(run: Path) -> None:
     mixed = p_src <= 0.95
     if mixed.any():
         print(f"  on the source rows q_sa cannot place (q_sa(src) ≤ 0.95, {mixed.mean():.1%}): mean weight {w_src[mixed].mean():.3f}")
+    values = values_on_data(agent)
+    if values is not None:
+        print(f"  V(s) in env reward units: mean on source rows {values[len(target):].mean():.1f}, "
+              f"on target rows {values[:len(target)].mean():.1f}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,16 +25,6 @@ import dynshift_envs  # noqa: F401  (registers the ids)
 from dynshift_agents.algorithms import load
 
 
-def reward_units(agent) -> float:
-    """The factor the learner multiplied the env's rewards by (IQL's 1000 / return range), else 1."""
-    if not getattr(agent.config, "scale_rewards", False):
-        return 1.0
-    from dynshift_agents.algorithms.iql import reward_scale
-    from dynshift_agents.data import load_transitions
-
-    return reward_scale(load_transitions(agent.dataset_id))
-
-
 def q_and_returns(agent, episodes: int, actor=None) -> tuple[list[float], list[float], list[int]]:
     """Q(s, a) of ``agent``'s critic in the env's reward units and the discounted return from s, at
     every state visited by ``actor`` (by default the agent itself) with a = actor's action."""
@@ -44,7 +34,7 @@ def q_and_returns(agent, episodes: int, actor=None) -> tuple[list[float], list[f
     critic = getattr(getattr(agent, "learner", None), "critic", None)
     if critic is None or not hasattr(critic, "q1_forward"):
         raise SystemExit(f"{agent.name} has no SB3 critic to read Q from")
-    units = reward_units(agent)
+    units = agent.reward_units()
     env = gym.make(agent.env_id, **agent.env_kwargs)
     gamma = agent.config.gamma
     qs, gs, lengths = [], [], []

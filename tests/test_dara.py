@@ -212,7 +212,7 @@ def test_the_diagnostics_read_a_dara_run_of_awr_and_of_iql(tiny, tmp_path, capsy
 
     diagnostics = script("dara_diagnostics")
     target_id, _ = tiny
-    source_id = collect("halfcheetah", "medium", size=3000, seed=1, env_kwargs={"mass": 1.5},
+    source_id = collect("halfcheetah", "random", size=3000, seed=1, env_kwargs={"mass": 1.5},  # returns beside the target's
                         progress=False).spec.dataset_id
     for base in ("awr", "iql"):
         cli.main(["train", "dara", "--base", base, "--target-dataset", target_id, "--source-dataset", source_id,
@@ -224,6 +224,21 @@ def test_the_diagnostics_read_a_dara_run_of_awr_and_of_iql(tiny, tmp_path, capsy
         assert "held-out R² of Δr on s alone" in out and "overlap: q_sa(src) > 0.95" in out, out
         share = float(out.split("source share of the total ")[1].split()[0])
         assert 0 < share < 1, out
+        assert "V(s) in env reward units: mean on source rows" in out, out
+    # IQL's reward scale is saved: the union's (DARA relabels rewards, not the episode returns it comes
+    # from), not the target's; a checkpoint written before it was saved recomputes the same
+    from dynshift_agents.algorithms import load
+    from dynshift_agents.algorithms.iql import reward_scale
+    from dynshift_agents.data.transitions import concatenate, load_transitions
+
+    target, source = load_transitions(target_id), load_transitions(source_id)
+    union = reward_scale(concatenate(target, source))
+    assert union != reward_scale(target)
+    agent = load(tmp_path / "iql")
+    assert agent.reward_units() == union
+    agent.load_json_state({})
+    assert agent.reward_scale is None and agent.reward_units() == union
+    assert load(tmp_path / "awr").reward_units() == 1.0
 
 
 def test_the_same_seed_gives_the_same_classifiers_whatever_the_rng_state_before():

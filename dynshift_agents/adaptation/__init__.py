@@ -3,6 +3,6 @@
 robot from a little of its data."""
 
 from dynshift_agents.adaptation.contextual import MODES, infer_task
-from dynshift_agents.adaptation.dara import DARA, DARAConfig, concatenate
+from dynshift_agents.adaptation.dara import DARA, DARAConfig
 
-__all__ = ["DARA", "DARAConfig", "MODES", "concatenate", "infer_task"]
+__all__ = ["DARA", "DARAConfig", "MODES", "infer_task"]

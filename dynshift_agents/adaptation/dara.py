@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from stable_baselines3.common.torch_layers import create_mlp
 from torch import nn
 
-from dynshift_agents.data.transitions import Transitions
+from dynshift_agents.data.transitions import Transitions, concatenate
 
 SOURCE, TARGET = 0, 1
 """Class indices of the classifiers' two logits."""
@@ -208,14 +208,3 @@ class DARA:
         dara.report = json.loads(payload["report"])
         return dara
 
-
-def concatenate(first: Transitions, second: Transitions) -> Transitions:
-    """Rows of ``first`` then ``second`` (each trajectory's order kept); per-episode returns of both."""
-    def join(a, b):
-        return None if a is None or b is None else np.concatenate([a, b])
-
-    return Transitions(np.concatenate([first.obs, second.obs]), np.concatenate([first.actions, second.actions]),
-                       np.concatenate([first.rewards, second.rewards]), np.concatenate([first.next_obs, second.next_obs]),
-                       np.concatenate([first.terminals, second.terminals]),
-                       np.concatenate([first.timeouts, second.timeouts]), join(first.dynamics, second.dynamics),
-                       join(first.episode_returns, second.episode_returns))

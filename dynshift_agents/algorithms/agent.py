@@ -156,6 +156,10 @@ class Agent:
         """Every trained tensor (checked for finiteness when training fails)."""
         return []
 
+    def reward_units(self) -> float:
+        """The factor the learner multiplied the env's rewards by: its Q and V are in env reward × this."""
+        return 1.0
+
     def tensors(self) -> dict[str, Any]:
         """Everything to restore the agent's training state: tensors and plain containers of them."""
         return {}

@@ -132,7 +132,34 @@ class IQL(SB3Agent):
         cfg = self.config
         self.learner.expectile, self.learner.beta, self.learner.max_weight = cfg.expectile, cfg.beta, cfg.max_weight
 
+    reward_scale: float | None = None
+    """The factor the env's rewards were multiplied by for training (:func:`reward_scale` of the attached
+    data when ``scale_rewards``, else 1): Q and V are in these units. Saved, so a loaded agent knows it
+    (None: no data attached yet, or a checkpoint written before it was saved)."""
+
+    def json_state(self) -> dict:
+        return super().json_state() | {"reward_scale": self.reward_scale}
+
+    def load_json_state(self, state: dict) -> None:
+        super().load_json_state(state)
+        self.reward_scale = state.get("reward_scale")
+
+    def reward_units(self) -> float:
+        if self.reward_scale is not None:
+            return self.reward_scale
+        if not self.config.scale_rewards:
+            return 1.0
+        # a checkpoint written before the scale was saved: recompute it from the data it trained on
+        from dynshift_agents.data.transitions import concatenate, load_transitions
+
+        dara = self.provenance.get("dara")
+        if dara is None:
+            return reward_scale(load_transitions(self.dataset_id))
+        # DARA relabels rewards, not the episode returns the scale comes from: the union's original returns
+        return reward_scale(concatenate(load_transitions(dara["target_dataset"]), load_transitions(dara["source_dataset"])))
+
     def attach_dataset(self, dataset: Transitions) -> None:
+        self.reward_scale = 1.0
         if self.config.scale_rewards:
             self.reward_scale = reward_scale(dataset)
             dataset = Transitions(dataset.obs, dataset.actions, dataset.rewards * self.reward_scale, dataset.next_obs,

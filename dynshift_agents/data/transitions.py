@@ -36,6 +36,18 @@ class Transitions:
         return f"Transitions({shapes})"
 
 
+def concatenate(first: Transitions, second: Transitions) -> Transitions:
+    """Rows of ``first`` then ``second`` (each trajectory's order kept); per-episode returns of both."""
+    def join(a, b):
+        return None if a is None or b is None else np.concatenate([a, b])
+
+    return Transitions(np.concatenate([first.obs, second.obs]), np.concatenate([first.actions, second.actions]),
+                       np.concatenate([first.rewards, second.rewards]), np.concatenate([first.next_obs, second.next_obs]),
+                       np.concatenate([first.terminals, second.terminals]),
+                       np.concatenate([first.timeouts, second.timeouts]), join(first.dynamics, second.dynamics),
+                       join(first.episode_returns, second.episode_returns))
+
+
 def load_transitions(dataset_id: str) -> Transitions:
     """Read ``dataset_id`` (a DynShift dataset or Minari's ``mujoco/<env>/<kind>-v0`` if present
     locally) into :class:`Transitions`. A missing dataset is an error naming the command that makes
