@@ -435,6 +435,9 @@ def test_the_dara_report_follows_the_learning_curves(tmp_path):
     assert (f"| bc | dynshift/hopper/random-first0p1-v0 | 0.1 | 20 |  | 31.0 ± 0.8 | 7.0 ± 1.0 ↓ | 7.0 ± 0.0 ↓ | +0.0 | "
             f"{p20:.3f} |") in table  # a difference that rounds to zero is not printed as "-0.0"
     assert "| 0.1 | 5 |" not in table and "| 0.1 | 15 |" not in table
+    curve_files = [f.name for f in report.outputs(spec) if f.name.startswith("curves-")]
+    assert "curves-dynshift__hopper__random-first0p1-v0.png" in curve_files
+    assert "curves-dynshift__hopper__random-mass1p5-v0.png" not in curve_files  # a source only: no curves
 
 
 def test_an_fb_grid_with_a_task_per_setting_collects_each_settings_test_data():

@@ -5,7 +5,7 @@ Written under the spec's ``results``:
 - ``scores.md``: per dataset, the data's own D4RL-normalised score and each label's final score
   (``eval.json`` of every seed: mean ± std, and each seed; "—" for a run that diverged, "…" for one
   not evaluated yet, when the reports are written before the sweep has finished: ``--report``);
-- ``curves-<dataset>.png``: each label's periodic evaluations (seeds as mean ± std) with the data's
+- ``curves-<dataset>.png`` (a dataset some label trains on): each label's periodic evaluations (seeds as mean ± std) with the data's
   score as a dashed line (when the budget has ``eval_every``);
 - ``<dataset>/<grid>/``: ``records.csv``, ``table.md`` (seeds pooled per label, Welch's test between
   the grid's ``compare`` pair, per-seed grid averages for its ``baselines``) and the heatmaps;
@@ -32,7 +32,7 @@ def outputs(spec: SweepSpec) -> list[Path]:
     if spec.reports.scores and spec.evaluation.episodes:
         files.append(spec.results / "scores.md")
     if spec.reports.curves and spec.budget.eval_every:
-        files += [spec.results / f"curves-{slug(d.id)}.png" for d in spec.datasets]
+        files += [spec.results / f"curves-{slug(d.id)}.png" for d in spec.datasets if spec.algorithms_for(d.id)]
     if spec.reports.grids:
         files += [spec.results / slug(d.id) / g.label / "table.md" for d in spec.datasets for g in spec.grids
                   if any(g in grids_for(spec, d.id, a) for a in spec.algorithms_for(d.id))]
@@ -317,6 +317,8 @@ def write(spec: SweepSpec) -> list[Path]:
         written.append(path)
     if spec.reports.curves and spec.budget.eval_every:
         for dataset in spec.datasets:
+            if not spec.algorithms_for(dataset.id):  # a source dataset only: nothing trains on it alone
+                continue
             runs = {a.label: [run for s in spec.seeds if _evaluated(run := run_dir(spec, dataset.id, a, s))]
                     for a in spec.algorithms_for(dataset.id)}  # a run that diverged before its first evaluation has none
             runs = {label: found for label, found in runs.items() if found}
