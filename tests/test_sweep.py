@@ -333,6 +333,18 @@ def test_dara_and_1t_in_a_spec(tmp_path):
     assert "--policies" not in tasks["collect dynshift/hopper/random-mass1p5-v0"].command
 
 
+def dara_spec_values():
+    """A spec's values with DARA's datasets (1T of random-v0, a heavier robot's source) on three seeds, and a
+    DARA arm of BC on them (its algorithms left for the test to set)."""
+    values = spec_values()
+    values["seeds"] = [0, 1, 2]
+    values["datasets"] += [{"id": "dynshift/hopper/random-first0p1-v0",
+                            "subset": {"of": "dynshift/hopper/random-v0", "fraction": 0.1}},
+                           {"id": "dynshift/hopper/random-mass1p5-v0", "collect": {"size": 1000, "env_kwargs": {"mass": 1.5}}}]
+    return values, {"algorithm": "dara", "base": "bc", "source": "dynshift/hopper/random-mass1p5-v0",
+                    "datasets": ["dynshift/hopper/random-first0p1-v0"]}
+
+
 def test_the_dara_report_is_the_papers_table_read_off_the_spec(tmp_path):
     """dara.md: per base learner and target, 10T (the dataset 1T was cut from), 1T, 1T+10S at η = 0 and with
     DARA, arrows against the column to the left, Welch over seeds, and the classifiers' report; a DARA arm per
@@ -343,13 +355,7 @@ def test_the_dara_report_is_the_papers_table_read_off_the_spec(tmp_path):
     from dynshift_agents.sweep import report
     from dynshift_agents.sweep.layout import run_dir
 
-    values = spec_values()
-    values["seeds"] = [0, 1, 2]
-    values["datasets"] += [{"id": "dynshift/hopper/random-first0p1-v0",
-                            "subset": {"of": "dynshift/hopper/random-v0", "fraction": 0.1}},
-                           {"id": "dynshift/hopper/random-mass1p5-v0", "collect": {"size": 1000, "env_kwargs": {"mass": 1.5}}}]
-    dara_arm = {"algorithm": "dara", "base": "bc", "source": "dynshift/hopper/random-mass1p5-v0",
-                "datasets": ["dynshift/hopper/random-first0p1-v0"]}
+    values, dara_arm = dara_spec_values()
     values["algorithms"] = {"bc": {"datasets": ["dynshift/hopper/random-v0", "dynshift/hopper/random-first0p1-v0"]},
                             "bc-union": dara_arm | {"dara": {"eta": 0.0}}, "bc-dara": dict(dara_arm),
                             "td3bc-dara": dara_arm | {"base": "td3bc"},  # no plain td3bc, no union: empty cells
@@ -401,13 +407,7 @@ def test_the_dara_report_follows_the_learning_curves(tmp_path):
     from dynshift_agents.sweep import report
     from dynshift_agents.sweep.layout import run_dir
 
-    values = spec_values()
-    values["seeds"] = [0, 1, 2]
-    values["datasets"] += [{"id": "dynshift/hopper/random-first0p1-v0",
-                            "subset": {"of": "dynshift/hopper/random-v0", "fraction": 0.1}},
-                           {"id": "dynshift/hopper/random-mass1p5-v0", "collect": {"size": 1000, "env_kwargs": {"mass": 1.5}}}]
-    dara_arm = {"algorithm": "dara", "base": "bc", "source": "dynshift/hopper/random-mass1p5-v0",
-                "datasets": ["dynshift/hopper/random-first0p1-v0"]}
+    values, dara_arm = dara_spec_values()
     values["algorithms"] = {"bc": {"datasets": ["dynshift/hopper/random-first0p1-v0"]},
                             "bc-union": dara_arm | {"dara": {"eta": 0.0}}, "bc-dara": dict(dara_arm)}
     values["grids"] = []
