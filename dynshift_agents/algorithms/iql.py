@@ -159,9 +159,8 @@ class IQL(SB3Agent):
         return reward_scale(concatenate(load_transitions(dara["target_dataset"]), load_transitions(dara["source_dataset"])))
 
     def attach_dataset(self, dataset: Transitions) -> None:
-        self.reward_scale = 1.0
+        self.reward_scale = reward_scale(dataset) if self.config.scale_rewards else 1.0
         if self.config.scale_rewards:
-            self.reward_scale = reward_scale(dataset)
             dataset = Transitions(dataset.obs, dataset.actions, dataset.rewards * self.reward_scale, dataset.next_obs,
                                   dataset.terminals, dataset.timeouts, dataset.dynamics, dataset.episode_returns)
         super().attach_dataset(dataset)

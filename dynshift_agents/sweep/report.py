@@ -173,10 +173,18 @@ def dara_table(spec: SweepSpec, alpha: float = 0.05) -> str:
         return {"10T": (row.full, row.full_dataset), "1T": (row.alone, row.target),
                 "1T+10S w/o Aug.": (row.union, row.target), "1T+10S DARA": (row.dara, row.target)}
 
-    def difference_and_p(union, dara):
+    def row_cells(values_by_column):
+        """A table row's cells from each column's per-seed values: the columns with their arrows, DARA − w/o
+        and Welch's p."""
+        cells, previous = [], None
+        for values in values_by_column.values():
+            cells.append(cell(values, previous))
+            previous = values if values is not None else previous
+        union, dara = finite(values_by_column["1T+10S w/o Aug."]), finite(values_by_column["1T+10S DARA"])
         difference = f"{round(np.mean(dara) - np.mean(union), 1) + 0.0:+.1f}" if union and dara else ""  # no "-0.0"
         p = reports.welch(np.array(dara), np.array(union)) if len(union) > 1 and len(dara) > 1 else float("nan")
-        return difference, "" if np.isnan(p) else f"**{p:.3f}**" if p < alpha else f"{p:.3f}"
+        shown = "" if np.isnan(p) else f"**{p:.3f}**" if p < alpha else f"{p:.3f}"
+        return " | ".join(cells) + f" | {difference} | {shown} |"
 
     rows = dara_rows(spec)
     lines = [_evaluation_caption(spec) + " (mean ± std over seeds). ↑/↓: above or below the column to its "
@@ -192,25 +200,13 @@ def dara_table(spec: SweepSpec, alpha: float = 0.05) -> str:
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         final = {name: scores(*column) for name, column in columns(row).items()}
-        cells, previous = [], None
-        for values in final.values():
-            cells.append(cell(values, previous))
-            previous = values if values is not None else previous
-        difference, shown = difference_and_p(finite(final["1T+10S w/o Aug."]), finite(final["1T+10S DARA"]))
         eta = dara_eta(row.dara)
-        lines.append(f"| {row.base} | {row.target} | {row.source} | {eta:g} | " + " | ".join(cells)
-                     + f" | {difference} | {shown} |")
+        lines.append(f"| {row.base} | {row.target} | {row.source} | {eta:g} | " + row_cells(final))
         logged = {name: [reports.evaluations(run_dir(spec, dataset, algorithm, seed)) for seed in spec.seeds]
                   if algorithm is not None else None for name, (algorithm, dataset) in columns(row).items()}
         for step in sorted({step for runs in logged.values() for run in runs or [] for step in run}):
             at_step = {name: None if runs is None else [run.get(step, "…") for run in runs] for name, runs in logged.items()}
-            cells, previous = [], None
-            for values in at_step.values():
-                cells.append(cell(values, previous))
-                previous = values if values is not None else previous
-            difference, shown = difference_and_p(finite(at_step["1T+10S w/o Aug."]), finite(at_step["1T+10S DARA"]))
-            curve.append(f"| {row.base} | {row.target} | {eta:g} | {step:,.0f} | " + " | ".join(cells)
-                         + f" | {difference} | {shown} |")
+            curve.append(f"| {row.base} | {row.target} | {eta:g} | {step:,.0f} | " + row_cells(at_step))
         for name, values in final.items():
             line = (f"| {row.base} | {row.target} | {name}{f' (η = {eta:g})' if name == '1T+10S DARA' else ''} | "
                     + " | ".join(v if isinstance(v, str) else f"{v:.1f}" for v in values or []) + " |")
@@ -277,13 +273,6 @@ def reference_lines(spec: SweepSpec, dataset_id: str) -> dict[str, float]:
     return lines
 
 
-def _evaluated(run: Path) -> bool:
-    """The run's log has at least one periodic evaluation."""
-    from dynshift_agents import reports
-
-    return bool(reports.evaluations(run))
-
-
 def grid_records(spec: SweepSpec, dataset_id: str, grid) -> list[dict]:
     """The records of every run of ``dataset_id`` on ``grid``, policies named ``label/seed<k>``."""
     from dynshift_agents.evaluation import read_records
@@ -319,7 +308,7 @@ def write(spec: SweepSpec) -> list[Path]:
         for dataset in spec.datasets:
             if not spec.algorithms_for(dataset.id):  # a source dataset only: nothing trains on it alone
                 continue
-            runs = {a.label: [run for s in spec.seeds if _evaluated(run := run_dir(spec, dataset.id, a, s))]
+            runs = {a.label: [run for s in spec.seeds if reports.evaluations(run := run_dir(spec, dataset.id, a, s))]
                     for a in spec.algorithms_for(dataset.id)}  # a run that diverged before its first evaluation has none
             runs = {label: found for label, found in runs.items() if found}
             path = spec.results / f"curves-{slug(dataset.id)}.png"
