@@ -326,6 +326,11 @@ def _sweep(args: argparse.Namespace) -> None:
     from dynshift_agents.sweep import report as sweep_report
 
     spec = load_spec(args.spec)
+    if args.seeds is not None:  # one part of a study split across sessions or machines
+        unknown = sorted(set(args.seeds) - set(spec.seeds))
+        if unknown:
+            raise SystemExit(f"dynshift sweep: --seeds {unknown} not in the spec's seeds {list(spec.seeds)}")
+        spec = dataclasses.replace(spec, seeds=tuple(s for s in spec.seeds if s in args.seeds))
     tasks = build_plan(spec)
     todo = [t for t in tasks if not t.is_done()]
     print(f"sweep {spec.name} ({args.spec}): {len(tasks)} tasks, {len(tasks) - len(todo)} done, {len(todo)} to run; "
@@ -556,6 +561,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--report", action="store_true",
                       help="write the reports from what is finished so far (curves include runs still training), "
                            "run nothing; ray is not needed")
+    sweep.add_argument("--seeds", type=int, nargs="+",
+                       help="run only these of the spec's seeds (a study split into parts); the reports then "
+                            "cover these seeds, and a later run of the whole spec reuses their runs")
     sweep.add_argument("--no-progress", action="store_true")
     sweep.set_defaults(run=_sweep)
 

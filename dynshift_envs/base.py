@@ -113,6 +113,9 @@ class DynShiftEnv:
                 raise ValueError("give either morphology or xml_file, not both")
             v5_kwargs["xml_file"] = str(self.morphology_file(morphology))
         entries = parse_schedule(schedule, base)
+        maps = [base.friction] + [changes.get("friction") for _, changes in entries]
+        self._explicit_contacts = tuple(dict.fromkeys(name for m in maps if isinstance(m, Mapping) for name in m))
+        """Geoms named in a friction map: their contacts are explicit pairs (dynshift_envs.contacts)."""
         if not isinstance(context_in_obs, (bool, np.bool_)):
             raise ValueError(f"context_in_obs must be True or False, got {context_in_obs!r}")
 
@@ -211,7 +214,7 @@ class DynShiftEnv:
     # ---- Gymnasium hooks ----------------------------------------------------------------------
 
     def _initialize_simulation(self) -> tuple[mujoco.MjModel, mujoco.MjData]:
-        model = load_model(self.fullpath)
+        model = load_model(self.fullpath, self._explicit_contacts, robot=self.robot)
         # as MujocoEnv does: grow, never shrink, the offscreen framebuffer to the render size
         model.vis.global_.offwidth = max(model.vis.global_.offwidth, self.width)
         model.vis.global_.offheight = max(model.vis.global_.offheight, self.height)
@@ -280,7 +283,7 @@ ARGUMENTS_DOC = """
     | `scale_inertia` | `True` | Inertia scales with mass (same density and shape: one step under `mass=k` matches a model recompiled with masses and inertias × k). `False` scales `body_mass` only, the convention of older papers. |
     | `crippled_legs` | `()` | Ant only: legs whose two actuators have zero gear, as numbers 0-3 or names. The control cost still sees the commanded action; crippled legs are drawn red. |
     | `morphology` | `"default"` | HalfCheetah: `"big"` / `"small"` legs (1.25× / 0.75×, total mass still 14 kg), from XML files in `assets/`. |
-    | `friction` | `1.0` | Multiplies every geom's friction coefficients (the three columns of `geom_friction`: sliding, torsional, rolling); a `{geom: multiplier}` map or `(low, high)` ranges as for `mass`. MuJoCo takes the larger of two geoms' coefficients at a contact, so scaling every geom scales every contact. |
+    | `friction` | `1.0` | A number multiplies every geom's friction coefficients (the three columns of `geom_friction`: sliding, torsional, rolling), so every contact's friction × k (MuJoCo takes the element-wise larger of two geoms' coefficients at a contact). A `{geom: multiplier}` map multiplies the friction of **that geom's contacts** by its factor, whichever geom of a contact dominates: the named geoms' contacts become explicit contact pairs carrying the parameters MuJoCo would have combined (`dynshift_envs.contacts`), and a contact of two named geoms gets both factors. `(low, high)` ranges as for `mass`. |
     | `gravity` | `1.0` | Multiplies the gravity vector `opt.gravity`; a number or a `(low, high)` range. |
     | `schedule` | `None` | Mid-episode switches, e.g. `[{"step": 500, "mass": 0.75, "damping": 0.5}]`: the first 500 steps of each episode run under the earlier dynamics, every later step under the new values (fields not named keep their values; ranges are sampled at reset). Positions and velocities carry over unchanged; each reset restarts the schedule. |
     | `context_in_obs` | `False` | Append the active dynamics (`env.unwrapped.context_names`) to the observation, for context-conditioned (oracle) policies; the observation space grows to match. |

@@ -117,10 +117,11 @@ class Dynamics:
         resolved and checked by the robot that uses them.
     :param morphology: ``"default"``, or a structural variant of the robot (``"big"``/``"small"`` for
         HalfCheetah). Fixed for the lifetime of an environment.
-    :param friction: multiplier of every geom's friction coefficients (all three columns of
-        ``geom_friction``: sliding, torsional, rolling) — a number, a ``{geom: multiplier}`` map, or
-        ranges. MuJoCo combines two geoms' coefficients by their maximum at a contact, so scaling every
-        geom scales every contact's friction.
+    :param friction: multiplier of contact friction (all three coefficients: sliding, torsional,
+        rolling) — a number (every geom's ``geom_friction``, hence every contact, since MuJoCo takes the
+        element-wise maximum of two geoms' coefficients), a ``{geom: multiplier}`` map (the friction of
+        that geom's contacts, made exact by :mod:`dynshift_envs.contacts` whichever geom dominates), or
+        ranges.
     :param gravity: multiplier of the gravity vector ``opt.gravity`` — a number or a range.
 
     Values are validated on construction (``ValueError`` naming what is allowed); names of bodies,

@@ -13,21 +13,37 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from dynshift_envs.contacts import make_contacts_explicit
 from dynshift_envs.dynamics import Dynamics, Multiplier, Uniform
 
 CRIPPLED_RGBA = np.array([0.9, 0.1, 0.1, 1.0])
 """Colour of the geoms of a crippled leg in renders (visual only)."""
 
 
-def load_model(path: str) -> mujoco.MjModel:
+def load_model(path: str, explicit_contacts: Sequence[str] = (), robot: str = "this robot") -> mujoco.MjModel:
     """Compile an MJCF file, bit-identical to ``mujoco.MjModel.from_xml_path(path)``.
 
     The one difference: MuJoCo 4 deprecates ``<compiler settotalmass>`` (used by Gymnasium's
     ``half_cheetah.xml``) and prints a warning on every compile. Such a file is compiled without the
     attribute, then rescaled with ``mj_setTotalmass`` and ``mj_setConst``, which gives the same model
     arrays bit for bit (checked in the tests) and prints nothing; other warnings are left alone.
+
+    ``explicit_contacts`` names geoms whose contacts become explicit pairs
+    (:func:`dynshift_envs.contacts.make_contacts_explicit`), so that a per-geom friction shift scales
+    exactly their contacts; unknown names raise ``ValueError`` naming the valid ones.
     """
     spec = mujoco.MjSpec.from_file(path)
+    if explicit_contacts:
+        nominal = _compile(mujoco.MjSpec.from_file(path))
+        valid = _names(nominal, mujoco.mjtObj.mjOBJ_GEOM, nominal.ngeom)
+        unknown = [name for name in explicit_contacts if name not in valid]
+        if unknown:
+            raise ValueError(f"friction: unknown {robot} name(s) {unknown}; valid names: {', '.join(valid)}")
+        make_contacts_explicit(spec, nominal, explicit_contacts)
+    return _compile(spec)
+
+
+def _compile(spec: mujoco.MjSpec) -> mujoco.MjModel:
     total_mass = spec.compiler.settotalmass
     if total_mass <= 0:
         return spec.compile()
@@ -85,7 +101,9 @@ class ModelEditor:
       :func:`set_constants` recomputes the derived constants (``mj_setConst`` plus the compiler's
       mass statistics) on a scratch ``MjData``, so the live simulation state is not disturbed;
     - *damping* multiplies ``dof_damping`` (every degree of freedom of a named joint);
-    - *friction* multiplies the rows of ``geom_friction`` (sliding, torsional and rolling together);
+    - *friction* multiplies the rows of ``geom_friction`` (sliding, torsional and rolling together)
+      and the friction of the model's explicit contact pairs: a number scales every pair by itself, a
+      map scales the pair of geoms ``g`` and ``p`` by ``k_g · k_p`` (see :mod:`dynshift_envs.contacts`);
     - *gravity* multiplies ``opt.gravity``;
     - *crippled legs* zero the ``actuator_gear`` of the actuators driving the leg's joints, found by
       joint name (actuator order is not leg order), and colour the leg's geoms red.
@@ -109,6 +127,7 @@ class ModelEditor:
         self._nominal_inertia = model.body_inertia.copy()
         self._nominal_damping = model.dof_damping.copy()
         self._nominal_friction = model.geom_friction.copy()
+        self._nominal_pair_friction = model.pair_friction.copy()
         self._nominal_gravity = model.opt.gravity.copy()
         self._nominal_gear = model.actuator_gear.copy()
         self._nominal_rgba = model.geom_rgba.copy()
@@ -216,7 +235,14 @@ class ModelEditor:
         inertia_scale = mass[:, None] if dynamics.scale_inertia else 1.0
         np.multiply(self._nominal_inertia, inertia_scale, out=model.body_inertia)
         np.multiply(self._nominal_damping, self.dof_multipliers(dynamics.damping), out=model.dof_damping)
-        np.multiply(self._nominal_friction, self.geom_multipliers(dynamics.friction)[:, None], out=model.geom_friction)
+        geom_friction = self.geom_multipliers(dynamics.friction)
+        np.multiply(self._nominal_friction, geom_friction[:, None], out=model.geom_friction)
+        if model.npair:
+            if isinstance(dynamics.friction, Mapping):
+                pair_friction = geom_friction[model.pair_geom1] * geom_friction[model.pair_geom2]
+            else:
+                pair_friction = np.full(model.npair, _concrete(dynamics.friction))
+            np.multiply(self._nominal_pair_friction, pair_friction[:, None], out=model.pair_friction)
         np.multiply(self._nominal_gravity, _concrete(dynamics.gravity), out=model.opt.gravity)
         model.actuator_gear[:] = self._nominal_gear
         model.geom_rgba[:] = self._nominal_rgba

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import gymnasium as gym
@@ -191,11 +192,196 @@ def test_friction_and_gravity_step_like_a_recompiled_model(env_id, shift):
     reference = reference_model(env, **shift)
     np.testing.assert_allclose(env.model.geom_friction, reference.geom_friction, rtol=1e-12)
     np.testing.assert_allclose(env.model.opt.gravity, reference.opt.gravity, rtol=1e-12)
-    action = np.random.default_rng(2).uniform(-1, 1, env.action_space.shape)
-    for _ in range(3):  # contacts form within a few steps of the reset
-        ours, theirs = step_both(env, reference, action)
+    state, action = next(iter(floor_contact_states(env_id).values()))  # a step that starts on the floor
+    assert start_contacts(env.model, state)  # friction enters this step
+    ours, theirs = step_from(env, state, action), step_from_model(reference, state, action, env.frame_skip)
     np.testing.assert_allclose(ours.qpos, theirs.qpos, rtol=0, atol=1e-9)
     np.testing.assert_allclose(ours.qvel, theirs.qvel, rtol=0, atol=1e-9)
+
+
+# ---- contact-true per-geom friction -------------------------------------------------------------
+
+_STATES: dict[str, dict] = {}
+
+
+def floor_contact_states(env_id: str, steps: int = 400) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """For every geom that touches the floor in a random-action run from a reset (seed 0), the first
+    state where it does and only floor contacts are active, with the action taken there:
+    ``{geom name: (integration state, action)}``. Reached by stepping on from the reset (every robot
+    starts in the air)."""
+    if env_id not in _STATES:
+        env = gym.make(env_id).unwrapped
+        env.reset(seed=0)
+        model, rng, kind = env.model, np.random.default_rng(0), mujoco.mjtState.mjSTATE_INTEGRATION
+        floor, scratch, found = model.geom("floor").id, mujoco.MjData(env.model), {}
+        for _ in range(steps):
+            copy_state(model, env.data, model, scratch)  # the contacts of the state the next step starts from
+            action = rng.uniform(-1, 1, env.action_space.shape)
+            pairs = [tuple(c.geom) for c in scratch.contact[:scratch.ncon]]
+            if pairs and all(floor in pair for pair in pairs):
+                for pair in pairs:
+                    name = model.geom(pair[1] if pair[0] == floor else pair[0]).name
+                    if name not in found:
+                        state = np.empty(mujoco.mj_stateSize(model, kind))
+                        mujoco.mj_getState(model, env.data, state, kind)
+                        found[name] = (state, action)
+            if env.step(action)[2]:
+                env.reset(seed=len(found) + 1)
+        _STATES[env_id] = found
+    return _STATES[env_id]
+
+
+def start_contacts(model, state) -> list[tuple[str, str]]:
+    """The geom-name pairs in contact at ``state`` (those the next step's first substep uses)."""
+    data = mujoco.MjData(model)
+    mujoco.mj_setState(model, data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
+    mujoco.mj_forward(model, data)
+    return [(model.geom(c.geom[0]).name, model.geom(c.geom[1]).name) for c in data.contact[:data.ncon]]
+
+
+def step_from(env, state, action):
+    """One env step from an integration state."""
+    mujoco.mj_setState(env.model, env.data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
+    mujoco.mj_forward(env.model, env.data)
+    env.step(action)
+    return env.data
+
+
+def step_from_model(model, state, action, frame_skip):
+    """The same step on a bare model: ``frame_skip`` MuJoCo steps under ``action``."""
+    data = mujoco.MjData(model)
+    mujoco.mj_setState(model, data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
+    mujoco.mj_forward(model, data)
+    data.ctrl[:] = action
+    mujoco.mj_step(model, data, nstep=frame_skip)
+    return data
+
+
+def contact_friction_reference(env_id, state, shifted: dict[str, float]):
+    """The nominal model in which every floor contact that involves a shifted geom has ``k ×`` the
+    friction MuJoCo gives it nominally (MuJoCo's max rule), made by MuJoCo's priority rule instead of
+    explicit pairs: each robot geom that touches a shifted geom on the floor gets a higher priority,
+    the larger condim and k × the element-wise larger friction of it and the floor. The contacts
+    active at ``state`` are checked to carry exactly those nominal values first, read off MuJoCo.
+    Independent of dynshift_envs.contacts."""
+    model = copy_model(nominal(env_id).model)
+    floor = model.geom("floor").id
+    data = mujoco.MjData(model)
+    mujoco.mj_setState(model, data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
+    mujoco.mj_forward(model, data)
+    for contact in data.contact[:data.ncon]:  # MuJoCo's own nominal contacts follow the max rule
+        robot = contact.geom[1] if contact.geom[0] == floor else contact.geom[0]
+        np.testing.assert_array_equal(contact.friction[[0, 2, 3]],
+                                      np.maximum(model.geom_friction[robot], model.geom_friction[floor]))
+    for robot in range(model.ngeom):
+        k = shifted.get(model.geom(robot).name, 1.0) * shifted.get("floor", 1.0)
+        if robot == floor or k == 1.0:
+            continue
+        np.testing.assert_array_equal(model.geom_solref[robot], model.geom_solref[floor])
+        np.testing.assert_array_equal(model.geom_solimp[robot], model.geom_solimp[floor])
+        model.geom_priority[robot] = 1
+        model.geom_condim[robot] = max(model.geom_condim[robot], model.geom_condim[floor])
+        model.geom_friction[robot] = k * np.maximum(model.geom_friction[robot], model.geom_friction[floor])
+    return model
+
+
+def copy_model(model):
+    import copy
+    return copy.deepcopy(model)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_combined_contact_parameters_are_mujocos(env_id):
+    """dynshift_envs.contacts.combined gives every contact MuJoCo generates its parameters."""
+    from dynshift_envs.contacts import combined
+
+    env = gym.make(env_id).unwrapped
+    model, data = env.model, mujoco.MjData(env.model)
+    seen = 0
+    for state, _ in floor_contact_states(env_id).values():
+        mujoco.mj_setState(model, data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
+        mujoco.mj_forward(model, data)
+        for contact in data.contact[:data.ncon]:
+            expected = combined(model, *contact.geom)
+            assert contact.dim == expected.condim
+            np.testing.assert_array_equal(contact.friction, expected.friction)
+            np.testing.assert_array_equal(contact.solref, expected.solref)
+            np.testing.assert_array_equal(contact.solimp, expected.solimp)
+            assert contact.includemargin == expected.margin - expected.gap
+            seen += 1
+    assert seen > 0
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("k", [0.25, 2.0])
+def test_a_geom_friction_shift_scales_exactly_its_contacts(env_id, k):
+    """For every geom that touches the floor, and for the floor itself: one step that starts in
+    contact under ``friction={geom: k}`` matches the nominal model with that contact's friction set
+    to k × what MuJoCo gave it, and differs from the nominal step (no shift is a no-op)."""
+    states = floor_contact_states(env_id)
+    assert states, "the run found no floor contact"
+    cases = [(geom, geom, state, action) for geom, (state, action) in states.items()]
+    toucher, (state, action) = next(iter(states.items()))
+    cases.append(("floor", toucher, state, action))
+    for shifted, toucher, state, action in cases:
+        env = gym.make(env_id, friction={shifted: k}).unwrapped
+        reference = contact_friction_reference(env_id, state, {shifted: k})
+        ours = step_from(env, state, action)
+        theirs = step_from_model(reference, state, action, env.frame_skip)
+        plain = step_from(nominal(env_id), state, action)
+        assert any(toucher in pair and shifted in pair or shifted == toucher and toucher in pair
+                   for pair in start_contacts(env.model, state))
+        np.testing.assert_allclose(ours.qpos, theirs.qpos, rtol=0, atol=1e-9, err_msg=f"{shifted} x {k}")
+        np.testing.assert_allclose(ours.qvel, theirs.qvel, rtol=0, atol=1e-9, err_msg=f"{shifted} x {k}")
+        assert not np.array_equal(ours.qvel, plain.qvel), f"friction={{{shifted!r}: {k}}} changed nothing"
+
+
+def test_the_floor_and_the_foot_are_not_no_ops_where_the_max_rule_would_make_them_so():
+    """Hopper's foot (2.0) dominates the floor (1.0) under MuJoCo's max rule: scaling the floor's
+    coefficient alone, or the foot's below the floor's, would change nothing. Here the contact's
+    friction is what each shift claims, the floor at 0.1 moves as the foot at 0.1 (the foot's one
+    contact is with the floor), and the nominal robot, the foot at 0.5 and at 0.1 all move differently."""
+    env_id = "DynShift/Hopper-v0"
+    state, action = floor_contact_states(env_id)["foot_geom"]
+    results = {}
+    for shift in ({}, {"floor": 0.1}, {"foot_geom": 0.1}, {"foot_geom": 0.5}):
+        env = gym.make(env_id, friction=shift).unwrapped if shift else nominal(env_id)
+        data = mujoco.MjData(env.model)
+        mujoco.mj_setState(env.model, data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
+        mujoco.mj_forward(env.model, data)
+        foot = [c for c in data.contact[:data.ncon] if env.model.geom("foot_geom").id in c.geom]
+        results[json.dumps(shift)] = step_from(env, state, action).qvel.copy()
+        k = next(iter(shift.values()), 1.0)
+        assert foot and foot[0].friction[0] == pytest.approx(2.0 * k)
+    assert np.array_equal(results['{"floor": 0.1}'], results['{"foot_geom": 0.1}'])
+    assert len({v.tobytes() for v in results.values()}) == 3
+
+
+def test_a_friction_map_at_one_is_the_nominal_motion():
+    """Contacts made explicit with multiplier 1 move exactly as the nominal model (every robot, 300
+    random steps)."""
+    for env_id in ENV_IDS:
+        a, b = gym.make(env_id), gym.make(env_id, friction={"floor": 1.0})
+        a.reset(seed=0), b.reset(seed=0)
+        rng = np.random.default_rng(0)
+        for _ in range(300):
+            action = rng.uniform(-1, 1, a.action_space.shape)
+            assert np.array_equal(a.step(action)[0], b.step(action)[0])
+
+
+def test_friction_maps_in_a_schedule_and_on_two_geoms():
+    """A map named only in a schedule entry takes effect at its step; two shifted geoms in contact
+    multiply (k_floor · k_foot)."""
+    env = gym.make("DynShift/Hopper-v0", schedule=[{"step": 1, "friction": {"foot_geom": 0.5}}]).unwrapped
+    env.reset(seed=0)
+    foot, floor = env.model.geom("foot_geom").id, env.model.geom("floor").id
+    pair = int(np.flatnonzero((env.model.pair_geom1 == floor) & (env.model.pair_geom2 == foot))[0])
+    assert env.model.pair_friction[pair, 0] == 2.0
+    env.step(np.zeros(3)), env.step(np.zeros(3))
+    assert env.model.pair_friction[pair, 0] == 1.0
+    both = gym.make("DynShift/Hopper-v0", friction={"foot_geom": 0.5, "floor": 0.2}).unwrapped
+    pair = int(np.flatnonzero((both.model.pair_geom1 == floor) & (both.model.pair_geom2 == foot))[0])
+    assert both.model.pair_friction[pair, 0] == pytest.approx(2.0 * 0.5 * 0.2)
 
 
 def test_friction_changes_what_happens_on_the_floor():

@@ -229,6 +229,29 @@ def test_dry_run_lists_exactly_the_missing_tasks(interrupted):
     assert ran == missing
 
 
+def test_a_study_kept_without_its_checkpoints_trains_nothing_again(interrupted, tmp_path):
+    """The finished tiny sweep copied without its checkpoints (a study's records committed to a
+    repository): nothing is left to train. Without one run's grid records, that run trains again for
+    its grid; with the budget raised in the spec, every run trains on and is evaluated again."""
+    study = tmp_path / "study"
+    shutil.copytree(interrupted["path"].parent, study)
+    for checkpoint in study.glob("out/*/*/seed*/checkpoint"):
+        shutil.rmtree(checkpoint)
+
+    def to_run(values: dict | None = None) -> set[str]:
+        path = write_spec(study, values) if values else study / "sweep.toml"
+        return {t.key for t in build_plan(load_spec(path)) if t.kind != "report" and not t.is_done()}
+
+    assert to_run() == set()
+    (study / "out" / "dynshift__hopper__random-v0" / "bc" / "seed0" / "grid-grid" / "records.jsonl").unlink()
+    assert to_run() == {"train dynshift/hopper/random-v0 bc seed0", "grid grid dynshift/hopper/random-v0 bc seed0"}
+    raised = spec_values()
+    raised["budget"]["gradient_steps"] = 2 * STEPS
+    runs = [f"dynshift/hopper/random-v0 {a} seed{s}" for a in ("bc", "td3bc") for s in (0, 1)]
+    assert to_run(raised) == ({f"train {r}" for r in runs} | {f"evaluate {r}" for r in runs}
+                              | {"grid grid dynshift/hopper/random-v0 bc seed0"})
+
+
 def test_reports_written_mid_sweep_mark_what_is_not_evaluated_and_are_not_final(interrupted):
     """`dynshift sweep --report` after the interrupt: a score for each run with its final evaluation,
     "…" for the others; the report task stays to do (the dry-run test lists it) and the resumed sweep
@@ -451,3 +474,16 @@ def test_an_fb_grid_with_a_task_per_setting_collects_each_settings_test_data():
     assert "grid md3-b-test dynshift/halfcheetah/mixed-v0 MOPO seed0" not in tasks  # FB only
     plain = tasks["grid md3-a-train dynshift/halfcheetah/mixed-v0 MOPO seed0"]
     assert "--fb-task" not in plain.command
+
+
+def test_seeds_option_runs_one_part_of_a_study(tmp_path, capsys):
+    """`dynshift sweep SPEC --seeds 1 --dry-run` plans only seed 1's runs (the study split into
+    parts); a seed the spec does not have is refused with the spec's seeds named."""
+    from dynshift_agents.cli import main
+
+    path = write_spec(tmp_path, spec_values())
+    main(["sweep", str(path), "--seeds", "1", "--dry-run"])
+    listed = [line.strip() for line in capsys.readouterr().out.splitlines() if line.startswith("  train ")]
+    assert listed == ["train dynshift/hopper/random-v0 bc seed1", "train dynshift/hopper/random-v0 td3bc seed1"]
+    with pytest.raises(SystemExit, match=re.escape("--seeds [7] not in the spec's seeds [0, 1]")):
+        main(["sweep", str(path), "--seeds", "1", "7", "--dry-run"])

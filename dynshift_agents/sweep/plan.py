@@ -4,6 +4,10 @@ Every task but the report is one ``dynshift`` command whose output directory is 
 resume: ``collect``, ``train`` and ``grid`` continue where an interrupted run stopped, and a task
 whose output is complete is *done* and never run again. So running a spec twice trains nothing
 twice, and :func:`build_plan` tells from the files alone what is left (``dynshift sweep --dry-run``).
+A run's records outlive its checkpoint: a train task is done once every task that reads the
+checkpoint (evaluate, grids) is done, so a study whose output directory is kept in a repository
+without its checkpoints (``docs/results/<study>/runs/``, see ``.gitignore``) resumes on a fresh clone
+without training its finished runs again.
 
 Layout under the spec's ``output`` (the reproduction scripts' layout)::
 
@@ -116,9 +120,10 @@ def build_plan(spec: SweepSpec) -> list[Task]:
                     deps.append(key)
                     train += ["--world-model", str(path)]
                 train_key = f"train {dataset.id} {algorithm.label} seed{seed}"
-                tasks.append(Task(train_key, "train", train, run / "train.log", tuple(deps),
-                                  lambda run=run: diverged(run) or trained_steps(run) >= budget.gradient_steps,
-                                  run_dir=run, outputs=(run / "checkpoint",)))
+                training = Task(train_key, "train", train, run / "train.log", tuple(deps), lambda: False,
+                                run_dir=run, outputs=(run / "checkpoint",))
+                tasks.append(training)
+                uses: list[Task] = []  # the run's evaluate and grid tasks: what its checkpoint is for
                 if spec.evaluation.episodes:
                     result = run / "eval.json"
                     key = f"evaluate {dataset.id} {algorithm.label} seed{seed}"
@@ -126,8 +131,9 @@ def build_plan(spec: SweepSpec) -> list[Task]:
                                       ["evaluate", str(run), "--episodes", str(spec.evaluation.episodes), "--seed",
                                        str(spec.evaluation.seed), "--json", "--out", str(result)],
                                       run / "evaluate.log", (train_key,),
-                                      lambda run=run, result=result: diverged(run) or result.exists(), run_dir=run,
-                                      outputs=(result,)))
+                                      lambda run=run, result=result: diverged(run) or _evaluated(
+                                          result, budget.gradient_steps), run_dir=run, outputs=(result,)))
+                    uses.append(tasks[-1])
                     finals.append(key)
                 for grid in grids_for(spec, dataset.id, algorithm):
                     folder = run / f"grid-{grid.label}"
@@ -144,7 +150,9 @@ def build_plan(spec: SweepSpec) -> list[Task]:
                                       lambda run=run, folder=folder, name=name, grid=grid: diverged(run) or grid_complete(
                                           folder / "records.jsonl", name, len(grid.settings), grid.episodes),
                                       run_dir=run, outputs=(folder / "records.jsonl",)))
+                    uses.append(tasks[-1])
                     finals.append(key)
+                training.is_done = _trained(run, budget.gradient_steps, uses)
     outputs = tuple(report.outputs(spec))
     if outputs:
         inputs = [t.outputs[0] for t in tasks if t.key in finals] + [
@@ -157,6 +165,22 @@ def build_plan(spec: SweepSpec) -> list[Task]:
                           tuple(t.key for t in needed),
                           lambda: _newer(outputs, inputs) and all(t.is_done() for t in needed), outputs=outputs))
     return tasks
+
+
+def _trained(run: Path, steps: int, uses: list[Task]) -> Callable[[], bool]:
+    """A train task is done once its run diverged, or its checkpoint holds ``steps`` gradient steps, or
+    every task that reads the checkpoint is done: a run whose records (``eval.json``, grid records,
+    ``progress.csv``) were kept without the checkpoint, as a study's records committed to a repository
+    are, is not trained again."""
+    return lambda: diverged(run) or trained_steps(run) >= steps or (bool(uses) and all(t.is_done() for t in uses))
+
+
+def _evaluated(result: Path, steps: int) -> bool:
+    """``eval.json`` exists and evaluated a policy of at least ``steps`` gradient steps (a budget raised
+    in the spec evaluates again)."""
+    if not result.exists():
+        return False
+    return int(json.loads(result.read_text()).get("gradient_steps", steps)) >= steps
 
 
 def _dataset_task(spec: SweepSpec, key: str, dataset_id: str, command: list[str], deps: tuple[str, ...] = ()) -> Task:
