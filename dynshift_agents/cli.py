@@ -22,13 +22,18 @@ from typing import Any
 
 
 def add_shift_options(parser: argparse.ArgumentParser) -> None:
-    """``--mass``, ``--damping``, ``--friction``, ``--gravity``, ``--crippled-legs``, ``--morphology``
-    and ``--env-kwargs JSON``."""
+    """``--mass``, ``--damping``, ``--friction``, ``--gravity``, ``--joint-range``, ``--crippled-legs``,
+    ``--morphology`` and ``--env-kwargs JSON``."""
     group = parser.add_argument_group("dynamics shift (DynShift env keywords)")
     group.add_argument("--mass", type=float, help="multiply every body's mass and inertia")
     group.add_argument("--damping", type=float, help="multiply every joint's damping")
-    group.add_argument("--friction", type=float, help="multiply every geom's friction coefficients")
+    group.add_argument("--friction", nargs="+", metavar="K|GEOM=K",
+                       help="multiply every contact's friction (a number), or the friction of the named geoms' "
+                            "contacts (GEOM=K ..., e.g. foot_geom=0.5)")
     group.add_argument("--gravity", type=float, help="multiply gravity")
+    group.add_argument("--joint-range", nargs="+", metavar="K|JOINT=K",
+                       help="scale limited joints' ranges about their centres: every one (a number) or the named "
+                            "ones (JOINT=K ..., e.g. foot_joint=0.5); K < 1 restricts")
     group.add_argument("--crippled-legs", nargs="+", metavar="LEG",
                        help="Ant: legs 0-3 or their names (front_left_leg, front_right_leg, back_leg, right_back_leg)")
     group.add_argument("--morphology", choices=["default", "big", "small"], help="HalfCheetah leg size")
@@ -43,14 +48,33 @@ def shift_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kwargs = dict(args.env_kwargs)
     if args.mass is not None:
         kwargs["mass"] = args.mass
-    for key in ("damping", "friction", "gravity"):
+    for key in ("damping", "gravity"):
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
+    for key, option in (("friction", "--friction"), ("joint_range", "--joint-range")):
+        if getattr(args, key) is not None:
+            kwargs[key] = _multiplier_option(option, getattr(args, key))
     if args.crippled_legs:
         kwargs["crippled_legs"] = [int(leg) if leg.isdigit() else leg for leg in args.crippled_legs]
     if args.morphology is not None:
         kwargs["morphology"] = args.morphology
     return kwargs
+
+
+def _multiplier_option(option: str, values: list[str]) -> float | dict[str, float]:
+    """One number, or NAME=NUMBER pairs as a ``{name: number}`` map (names are checked by the env)."""
+    def number(text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            raise SystemExit(f"{option}: {text!r} is not a number; give K or NAME=K ...") from None
+
+    if len(values) == 1 and "=" not in values[0]:
+        return number(values[0])
+    pairs = [value.partition("=") for value in values]
+    if any(not name or not sep for name, sep, _ in pairs):
+        raise SystemExit(f"{option}: give one number K, or NAME=K pairs, got {' '.join(values)}")
+    return {name: number(value) for name, _, value in pairs}
 
 
 def _collect(args: argparse.Namespace) -> None:

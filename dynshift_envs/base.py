@@ -77,6 +77,10 @@ instance, drop the Ant's 84 contact-force values (``include_cfrc_ext_in_observat
 are zero in 96 % of steps and stall an ensemble's fit."""
 
 
+OPTIONAL_CONTEXT = ("friction", "gravity", "joint_range")
+"""Dynamics fields that enter ``context_in_obs`` only where an env changes them."""
+
+
 class DynShiftEnv:
     """Mixin that puts controlled dynamics shifts in front of a Gymnasium v5 MuJoCo environment.
 
@@ -98,11 +102,12 @@ class DynShiftEnv:
         morphology: str = "default",
         friction: Any = 1.0,
         gravity: Any = 1.0,
+        joint_range: Any = 1.0,
         schedule: Sequence[Mapping[str, Any]] | None = None,
         context_in_obs: bool = False,
         **kwargs: Any,
     ):
-        base = Dynamics(mass, damping, scale_inertia, crippled_legs, morphology, friction, gravity)
+        base = Dynamics(mass, damping, scale_inertia, crippled_legs, morphology, friction, gravity, joint_range)
         if morphology not in self.morphologies:
             raise ValueError(
                 f"{self.robot} has no morphology {morphology!r}; available: {', '.join(self.morphologies)}"
@@ -129,6 +134,7 @@ class DynShiftEnv:
             morphology=morphology,
             friction=friction,
             gravity=gravity,
+            joint_range=joint_range,
             schedule=schedule,
             context_in_obs=context_in_obs,
             **kwargs,
@@ -173,13 +179,14 @@ class DynShiftEnv:
     def _context_layout(self) -> tuple[str, ...]:
         # One value per multiplier when every mention of it is a single number or range, else one per
         # body / joint / geom of the model; Ant adds one flag per leg (1 = working, 0 = crippled).
-        # Friction and gravity are in the context only when the env changes them, so every layout
-        # from before they existed is unchanged.
+        # Friction, gravity and joint ranges are in the context only when the env changes them, so
+        # every layout from before they existed is unchanged.
         mentions = [self.base_dynamics.to_dict()] + [changes for _, changes in self.schedule]
         names: list[str] = []
         for field, all_names in (("mass", self.editor.body_names), ("damping", self.editor.joint_names),
-                                 ("friction", self.editor.geom_names), ("gravity", ())):
-            if field in ("friction", "gravity") and all(m.get(field, 1.0) == 1.0 for m in mentions):
+                                 ("friction", self.editor.geom_names), ("gravity", ()),
+                                 ("joint_range", self.editor.limited_joint_names)):
+            if field in OPTIONAL_CONTEXT and all(m.get(field, 1.0) == 1.0 for m in mentions):
                 continue
             per_name = any(isinstance(m.get(field), Mapping) for m in mentions)
             names += [f"{field}:{name}" for name in all_names] if per_name else [field]
@@ -285,12 +292,13 @@ ARGUMENTS_DOC = """
     | `morphology` | `"default"` | HalfCheetah: `"big"` / `"small"` legs (1.25× / 0.75×, total mass still 14 kg), from XML files in `assets/`. |
     | `friction` | `1.0` | A number multiplies every geom's friction coefficients (the three columns of `geom_friction`: sliding, torsional, rolling), so every contact's friction × k (MuJoCo takes the element-wise larger of two geoms' coefficients at a contact). A `{geom: multiplier}` map multiplies the friction of **that geom's contacts** by its factor, whichever geom of a contact dominates: the named geoms' contacts become explicit contact pairs carrying the parameters MuJoCo would have combined (`dynshift_envs.contacts`), and a contact of two named geoms gets both factors. `(low, high)` ranges as for `mass`. |
     | `gravity` | `1.0` | Multiplies the gravity vector `opt.gravity`; a number or a `(low, high)` range. |
+    | `joint_range` | `1.0` | Kinematic shift: scales a limited joint's range (`jnt_range`) about its centre; k < 1 restricts it (a "broken" joint, as in the off-dynamics benchmark ODRL), k > 1 widens it. A number scales every limited joint; a `{joint: multiplier}` map only the named ones (an unlimited joint such as the root is refused); `(low, high)` ranges as for `mass`. |
     | `schedule` | `None` | Mid-episode switches, e.g. `[{"step": 500, "mass": 0.75, "damping": 0.5}]`: the first 500 steps of each episode run under the earlier dynamics, every later step under the new values (fields not named keep their values; ranges are sampled at reset). Positions and velocities carry over unchanged; each reset restarts the schedule. |
     | `context_in_obs` | `False` | Append the active dynamics (`env.unwrapped.context_names`) to the observation, for context-conditioned (oracle) policies; the observation space grows to match. |
 
     `info["dynamics"]` holds, at reset and at every step, the dynamics that produced that observation
     as plain values (`mass`, `damping`, `scale_inertia`, `crippled_legs`, `morphology`, `friction`,
-    `gravity`).
+    `gravity`, `joint_range`).
     With default arguments the environment is bit-for-bit Gymnasium's v5 environment.
 """
 """The user documentation of the DynShift keyword arguments, shared by every robot's docstring."""

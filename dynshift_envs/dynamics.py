@@ -123,6 +123,9 @@ class Dynamics:
         that geom's contacts, made exact by :mod:`dynshift_envs.contacts` whichever geom dominates), or
         ranges.
     :param gravity: multiplier of the gravity vector ``opt.gravity`` — a number or a range.
+    :param joint_range: kinematic shift: multiplier of a limited joint's range about its centre
+        (``jnt_range``; k < 1 restricts it, a "broken" joint) — a number (every limited joint), a
+        ``{joint: multiplier}`` map, or ranges. Unlimited joints (the root) are refused by name.
 
     Values are validated on construction (``ValueError`` naming what is allowed); names of bodies,
     joints and legs are validated against the model by the environment.
@@ -135,6 +138,7 @@ class Dynamics:
     morphology: str = "default"
     friction: Multiplier = 1.0
     gravity: Value = 1.0
+    joint_range: Multiplier = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mass", _parse_multiplier("mass", self.mass))
@@ -144,6 +148,7 @@ class Dynamics:
             raise ValueError(f"gravity must be a number or a (low, high) range (it acts on the whole world), "
                              f"got {self.gravity!r}")
         object.__setattr__(self, "gravity", _parse_value("gravity", self.gravity))
+        object.__setattr__(self, "joint_range", _parse_multiplier("joint_range", self.joint_range))
         if not isinstance(self.scale_inertia, (bool, np.bool_)):
             raise ValueError(f"scale_inertia must be True or False, got {self.scale_inertia!r}")
         object.__setattr__(self, "scale_inertia", bool(self.scale_inertia))
@@ -160,19 +165,22 @@ class Dynamics:
     @property
     def is_random(self) -> bool:
         """True when some multiplier is a range, so every reset samples new values."""
-        return any(_is_random(value) for value in (self.mass, self.damping, self.friction, self.gravity))
+        return any(_is_random(value) for value in (self.mass, self.damping, self.friction, self.gravity,
+                                                   self.joint_range))
 
     def sample(self, rng: np.random.Generator) -> Dynamics:
         """Concrete dynamics with every range replaced by a draw from ``rng`` (in the order mass,
-        damping, friction, gravity: settings without friction or gravity ranges draw what they drew
-        before those existed)."""
+        damping, friction, gravity, joint range: settings without the later ranges draw what they
+        drew before those existed)."""
         if not self.is_random:
             return self
         mass = _sample_multiplier(self.mass, rng)
         damping = _sample_multiplier(self.damping, rng)
         friction = _sample_multiplier(self.friction, rng)
         gravity = _sample_multiplier(self.gravity, rng)
-        return dataclasses.replace(self, mass=mass, damping=damping, friction=friction, gravity=gravity)
+        joint_range = _sample_multiplier(self.joint_range, rng)
+        return dataclasses.replace(self, mass=mass, damping=damping, friction=friction, gravity=gravity,
+                                   joint_range=joint_range)
 
     def replace(self, **changes: Any) -> Dynamics:
         """A copy with some fields changed (validated like the constructor)."""
@@ -191,6 +199,7 @@ class Dynamics:
             "morphology": self.morphology,
             "friction": _multiplier_to_json(self.friction),
             "gravity": _multiplier_to_json(self.gravity),
+            "joint_range": _multiplier_to_json(self.joint_range),
         }
 
 

@@ -16,6 +16,9 @@ import numpy as np
 from dynshift_envs.contacts import make_contacts_explicit
 from dynshift_envs.dynamics import Dynamics, Multiplier, Uniform
 
+_RANGED = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
+"""Joint types whose range is an interval (a ball joint's range is one angle, a free joint has none)."""
+
 CRIPPLED_RGBA = np.array([0.9, 0.1, 0.1, 1.0])
 """Colour of the geoms of a crippled leg in renders (visual only)."""
 
@@ -105,6 +108,7 @@ class ModelEditor:
       and the friction of the model's explicit contact pairs: a number scales every pair by itself, a
       map scales the pair of geoms ``g`` and ``p`` by ``k_g · k_p`` (see :mod:`dynshift_envs.contacts`);
     - *gravity* multiplies ``opt.gravity``;
+    - *joint range* scales each limited hinge or slide joint's ``jnt_range`` about its centre;
     - *crippled legs* zero the ``actuator_gear`` of the actuators driving the leg's joints, found by
       joint name (actuator order is not leg order), and colour the leg's geoms red.
 
@@ -122,6 +126,10 @@ class ModelEditor:
         self.body_names = _names(model, mujoco.mjtObj.mjOBJ_BODY, model.nbody, start=1)  # not the world
         self.joint_names = _names(model, mujoco.mjtObj.mjOBJ_JOINT, model.njnt)
         self.geom_names = _names(model, mujoco.mjtObj.mjOBJ_GEOM, model.ngeom)
+        self.limited_joint_names = tuple(
+            name for name in self.joint_names
+            if model.jnt_limited[model.joint(name).id] and model.jnt_type[model.joint(name).id] in _RANGED)
+        """Joints a ``joint_range`` shift may name: limited hinges and slides."""
         self.legs = tuple(legs)
         self._nominal_mass = model.body_mass.copy()
         self._nominal_inertia = model.body_inertia.copy()
@@ -129,6 +137,10 @@ class ModelEditor:
         self._nominal_friction = model.geom_friction.copy()
         self._nominal_pair_friction = model.pair_friction.copy()
         self._nominal_gravity = model.opt.gravity.copy()
+        self._nominal_range = model.jnt_range.copy()
+        self._range_centre = self._nominal_range.mean(axis=1)
+        self._range_half = (self._nominal_range[:, 1] - self._nominal_range[:, 0]) / 2
+        self._ranged = np.array([bool(model.jnt_limited[j]) and model.jnt_type[j] in _RANGED for j in range(model.njnt)])
         self._nominal_gear = model.actuator_gear.copy()
         self._nominal_rgba = model.geom_rgba.copy()
         self._leg_actuators = [self._actuators_of(leg) for leg in self.legs]
@@ -187,6 +199,13 @@ class ModelEditor:
         self._check_names("mass", dynamics.mass, self.body_names)
         self._check_names("damping", dynamics.damping, self.joint_names)
         self._check_names("friction", dynamics.friction, self.geom_names)
+        if isinstance(dynamics.joint_range, Mapping):
+            wrong = [name for name in dynamics.joint_range if name not in self.limited_joint_names]
+            if wrong:
+                what = ["unlimited" if name in self.joint_names else "unknown" for name in wrong]
+                raise ValueError(
+                    f"joint_range: {', '.join(f'{w} joint {n!r}' for w, n in zip(what, wrong))} of {self.robot}; "
+                    f"the limited joints are: {', '.join(self.limited_joint_names)}")
         legs = tuple(sorted({self._leg_number(leg) for leg in dynamics.crippled_legs}))
         return dynamics if legs == dynamics.crippled_legs else dynamics.replace(crippled_legs=legs)
 
@@ -219,6 +238,15 @@ class ModelEditor:
             return out
         return np.full(self.model.ngeom, _concrete(friction))
 
+    def joint_range_multipliers(self, joint_range: Multiplier) -> np.ndarray:
+        """One range multiplier per joint (1 for unlimited joints), for concrete (sampled) values."""
+        if isinstance(joint_range, Mapping):
+            out = np.ones(self.model.njnt)
+            for name, value in joint_range.items():
+                out[self.model.joint(name).id] = _concrete(value)
+            return out
+        return np.where(self._ranged, _concrete(joint_range), 1.0)
+
     # ---- writing -------------------------------------------------------------------------------
 
     def apply(self, dynamics: Dynamics) -> None:
@@ -244,6 +272,11 @@ class ModelEditor:
                 pair_friction = np.full(model.npair, _concrete(dynamics.friction))
             np.multiply(self._nominal_pair_friction, pair_friction[:, None], out=model.pair_friction)
         np.multiply(self._nominal_gravity, _concrete(dynamics.gravity), out=model.opt.gravity)
+        range_scale = self.joint_range_multipliers(dynamics.joint_range)
+        half = self._range_half * range_scale
+        scaled = np.stack([self._range_centre - half, self._range_centre + half], axis=1)
+        shifted = self._ranged & (range_scale != 1.0)  # the others exactly as compiled
+        model.jnt_range[:] = np.where(shifted[:, None], scaled, self._nominal_range)
         model.actuator_gear[:] = self._nominal_gear
         model.geom_rgba[:] = self._nominal_rgba
         for leg in dynamics.crippled_legs:

@@ -91,6 +91,9 @@ def test_halfcheetah_episodes_end_in_timeouts():
         ("halfcheetah", {"mass": 1.5, "damping": 0.5}, "random-mass1p5-damping0p5-v0"),
         ("ant", {"crippled_legs": [3]}, "random-crippled3-v0"),
         ("halfcheetah", {"morphology": "big"}, "random-big-v0"),
+        ("hopper", {"friction": {"floor": 0.1}}, "random-friction_floor0p1-v0"),
+        ("walker2d", {"joint_range": {"foot_joint": 0.5}, "mass": 1.25}, "random-mass1p25-range_foot_joint0p5-v0"),
+        ("ant", {"joint_range": 0.5}, "random-range0p5-v0"),
     ],
 )
 def test_shifted_dataset_records_and_recovers_its_dynamics(robot, kwargs, name):
@@ -98,13 +101,14 @@ def test_shifted_dataset_records_and_recovers_its_dynamics(robot, kwargs, name):
     assert dataset.spec.dataset_id == f"dynshift/{robot}/{name}"
     recovered = dataset.recover_environment().unwrapped
     reference = gym.make(ROBOTS[robot].env_id, **kwargs).unwrapped
-    for field in ("body_mass", "body_inertia", "dof_damping", "actuator_gear", "geom_size", "body_pos"):
+    for field in ("body_mass", "body_inertia", "dof_damping", "actuator_gear", "geom_size", "body_pos", "jnt_range",
+                  "geom_friction", "pair_friction", "pair_geom1", "pair_geom2", "geom_contype"):
         np.testing.assert_array_equal(getattr(recovered.model, field), getattr(reference.model, field))
     record = json.loads(dataset.storage.metadata["dynshift"])
     assert record["request"]["env_kwargs"] == kwargs
     data = load_transitions(dataset.spec.dataset_id)
     expected = reference.context_vector(reference.dynamics)
-    np.testing.assert_array_equal(data.dynamics, np.broadcast_to(expected, data.dynamics.shape))
+    np.testing.assert_array_equal(data.dynamics, np.broadcast_to(expected.astype(data.dynamics.dtype), data.dynamics.shape))
 
 
 def test_a_mid_episode_switch_shows_in_the_per_step_dynamics():
@@ -307,3 +311,20 @@ def test_a_relative_store_path_works(monkeypatch, tmp_path):
     assert dataset.total_steps == 300
     assert (tmp_path / "runs" / "store" / "dynshift" / "hopper" / "random-v0").is_dir()
     assert load_transitions("dynshift/hopper/random-v0").obs.shape == (300, 11)
+
+
+def test_shift_options_of_the_command_line():
+    """`--friction` and `--joint-range` take one number or NAME=K pairs; anything else exits with
+    the expected forms named."""
+    from dynshift_agents.cli import build_parser, shift_kwargs
+
+    def kwargs(*options):
+        return shift_kwargs(build_parser().parse_args(["collect", "hopper", "random", *options]))
+
+    assert kwargs("--friction", "0.5", "--joint-range", "0.75") == {"friction": 0.5, "joint_range": 0.75}
+    assert kwargs("--friction", "floor=0.1", "foot_geom=2", "--joint-range", "foot_joint=0.5") == {
+        "friction": {"floor": 0.1, "foot_geom": 2.0}, "joint_range": {"foot_joint": 0.5}}
+    with pytest.raises(SystemExit, match="--joint-range: give one number K, or NAME=K pairs, got 0.5 0.7"):
+        kwargs("--joint-range", "0.5", "0.7")
+    with pytest.raises(SystemExit, match="--friction: 'slippery' is not a number"):
+        kwargs("--friction", "floor=slippery")

@@ -59,6 +59,38 @@ def test_schedule_can_cripple_a_leg_mid_episode():
     assert legs == [[], [], [2]]
 
 
+@pytest.mark.parametrize("leg", [0, 3])
+def test_a_leg_crippled_mid_episode_loses_its_gear_and_its_commands_from_that_step(leg):
+    """Two Ants with the same schedule (leg crippled from step 4) and the same seed, one commanding
+    the leg's two actuators the opposite way: before the switch the leg has its gear and the runs
+    part; from the switch on its gear is zero, its actuators exert no force, and runs that agree up
+    to the switch stay bit-identical whatever the leg is told."""
+    schedule = [{"step": 4, "crippled_legs": [leg]}]
+    a, b = (gym.make("DynShift/Ant-v0", schedule=schedule).unwrapped for _ in range(2))
+    own = a.editor._leg_actuators[leg]
+    nominal_gear = a.model.actuator_gear[own, 0].copy()
+    assert (nominal_gear > 0).all()
+    actions = np.random.default_rng(leg).uniform(-1, 1, (12, 8))
+    flipped = actions.copy()
+    flipped[:, own] = -flipped[:, own]
+    # before the switch: geared, and the leg's commands move it
+    a.reset(seed=1), b.reset(seed=1)
+    for t in range(4):
+        obs_a, obs_b = a.step(actions[t])[0], b.step(flipped[t])[0]
+        np.testing.assert_array_equal(a.model.actuator_gear[own, 0], nominal_gear)
+    assert np.abs(obs_a - obs_b).max() > 1e-3
+    # same history up to the switch, then opposite commands to the crippled leg: nothing differs
+    a.reset(seed=1), b.reset(seed=1)
+    for t in range(12):
+        obs_a = a.step(actions[t])[0]
+        obs_b = b.step(actions[t] if t < 4 else flipped[t])[0]
+        if t >= 4:
+            np.testing.assert_array_equal(a.model.actuator_gear[own, 0], 0.0)
+            dofs = a.model.jnt_dofadr[a.model.actuator_trnid[own, 0]]
+            np.testing.assert_array_equal(a.data.qfrc_actuator[dofs], 0.0)  # no torque on its joints
+        np.testing.assert_array_equal(obs_a, obs_b)
+
+
 def test_ranges_follow_the_seed_and_stay_in_bounds():
     env = gym.make("DynShift/HalfCheetah-v0", mass=(0.5, 1.5), damping={"bthigh": [0.2, 0.4]})
 
@@ -115,7 +147,7 @@ def test_info_dynamics_at_reset_and_every_step(env_id):
     env = gym.make(env_id, damping=0.75)
     _, info = env.reset(seed=0)
     expected = {"mass": 1.0, "damping": 0.75, "scale_inertia": True, "crippled_legs": [], "morphology": "default",
-                "friction": 1.0, "gravity": 1.0}
+                "friction": 1.0, "gravity": 1.0, "joint_range": 1.0}
     assert info["dynamics"] == expected
     for _ in range(3):
         assert env.step(env.action_space.sample())[4]["dynamics"] == expected

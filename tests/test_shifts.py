@@ -448,3 +448,76 @@ def test_friction_and_gravity_are_in_info_and_in_the_context_only_when_changed()
     assert info["dynamics"]["friction"] == 0.5 and obs[-1] == 0.5
     np.testing.assert_array_equal(switching.unwrapped.model.geom_friction,
                                   nominal("DynShift/Hopper-v0").model.geom_friction * 0.5)
+
+
+# ---- kinematic shifts (joint ranges) ------------------------------------------------------------
+
+
+def range_reference(env, scales: dict[str, float]):
+    """The env's XML recompiled by MuJoCo with the named joints' ranges scaled about their centres."""
+    spec = mujoco.MjSpec.from_file(env.fullpath)
+    for joint in spec.joints:
+        if joint.name in scales:
+            low, high = joint.range
+            centre, half = (low + high) / 2, (high - low) / 2 * scales[joint.name]
+            joint.range = [centre - half, centre + half]
+    from dynshift_envs.model import _compile
+    return _compile(spec)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_joint_range_is_the_centred_scaled_range_and_steps_like_a_recompiled_model(env_id):
+    """For every limited joint of every robot: jnt_range is the nominal range scaled by 0.3 about its
+    centre, equal to MuJoCo's own compile of the edited XML; from a state where the restricted
+    limits are violated (so the limit constraints act), one step matches the recompiled model and
+    differs from the nominal step."""
+    base = nominal(env_id)
+    limited = [base.model.joint(j).name for j in range(base.model.njnt) if base.model.jnt_limited[j]]
+    assert limited
+    scales = {name: 0.3 for name in limited}
+    env = gym.make(env_id, joint_range=scales).unwrapped
+    reference = range_reference(env, scales)
+    np.testing.assert_allclose(env.model.jnt_range, reference.jnt_range, rtol=0, atol=1e-12)
+    for name in limited:
+        low, high = base.model.jnt_range[base.model.joint(name).id]
+        np.testing.assert_allclose(env.model.jnt_range[env.model.joint(name).id],
+                                   [(low + high) / 2 - 0.3 * (high - low) / 2, (low + high) / 2 + 0.3 * (high - low) / 2])
+    state, action = next(iter(floor_contact_states(env_id).values()))
+    ours = step_from(env, state, action)
+    theirs = step_from_model(reference, state, action, env.frame_skip)
+    plain = step_from(base, state, action)
+    assert ours.nefc > 0
+    np.testing.assert_allclose(ours.qpos, theirs.qpos, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(ours.qvel, theirs.qvel, rtol=0, atol=1e-9)
+    assert not np.allclose(ours.qpos, plain.qpos)
+    assert gym.make(env_id, joint_range=0.3).unwrapped.model.jnt_range.tolist() == env.model.jnt_range.tolist()
+
+
+def test_joint_range_in_info_context_schedule_and_ranges():
+    env = gym.make("DynShift/Hopper-v0", schedule=[{"step": 1, "joint_range": {"foot_joint": 0.5}}],
+                   context_in_obs=True)
+    obs, info = env.reset(seed=0)
+    names = env.unwrapped.context_names
+    assert names[-3:] == ("joint_range:thigh_joint", "joint_range:leg_joint", "joint_range:foot_joint")
+    assert info["dynamics"]["joint_range"] == 1.0 and obs[-1] == 1.0
+    foot = env.unwrapped.model.joint("foot_joint").id
+    for _ in range(2):
+        obs, *_, info = env.step(np.zeros(3))
+    assert info["dynamics"]["joint_range"] == {"foot_joint": 0.5} and obs[-1] == 0.5
+    np.testing.assert_allclose(env.unwrapped.model.jnt_range[foot], [-np.pi / 8, np.pi / 8])
+    ranged = gym.make("DynShift/Hopper-v0", joint_range={"thigh_joint": (0.5, 0.9)})
+    draws = {ranged.reset(seed=seed)[1]["dynamics"]["joint_range"]["thigh_joint"] for seed in range(3)}
+    assert len(draws) == 3 and all(0.5 <= d <= 0.9 for d in draws)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"joint_range": {"rootz": 0.5}}, "joint_range: unlimited joint 'rootz' of Hopper; the limited joints are: "
+                                      "thigh_joint, leg_joint, foot_joint"),
+    ({"joint_range": {"knee": 0.5}}, "joint_range: unknown joint 'knee' of Hopper; the limited joints are: thigh_joint"),
+    ({"joint_range": {"foot_joint": 0.0}}, "joint_range['foot_joint'] must be a positive finite number"),
+    ({"joint_range": -0.5}, "joint_range must be a positive finite number"),
+    ({"schedule": [{"step": 3, "joint_range": {"root": 0.5}}]}, "unknown joint 'root' of Hopper"),
+])
+def test_bad_joint_ranges_raise(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        gym.make("DynShift/Hopper-v0", **kwargs)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +46,28 @@ def _number(value: float) -> str:
     return f"{value:g}".replace(".", "p").replace("-", "m")
 
 
+TAG_WORDS = {"mass": "mass", "damping": "damping", "friction": "friction", "gravity": "gravity",
+             "joint_range": "range"}
+"""The word a multiplier's tag starts with: ``mass1p5``, ``range0p5``, ``friction_foot_geom0p5``."""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def shift_tag(env_kwargs: dict[str, Any]) -> str:
     """The shift part of a dataset name, ``""`` for nominal dynamics."""
     parts, rest = [], {}
-    order = {"mass": 0, "damping": 1, "friction": 2, "gravity": 3, "crippled_legs": 4, "morphology": 5,
-             "include_cfrc_ext_in_observation": 6}
-    for key, value in sorted(env_kwargs.items(), key=lambda item: (order.get(item[0], 7), item[0])):
-        if key in ("mass", "damping", "friction", "gravity") and isinstance(value, (int, float)) \
-                and not isinstance(value, bool):
+    order = {"mass": 0, "damping": 1, "friction": 2, "gravity": 3, "joint_range": 4, "crippled_legs": 5,
+             "morphology": 6, "include_cfrc_ext_in_observation": 7}
+    for key, value in sorted(env_kwargs.items(), key=lambda item: (order.get(item[0], 8), item[0])):
+        word = TAG_WORDS.get(key, key)
+        if key in TAG_WORDS and _is_number(value):
             if value != 1:
-                parts.append(f"{key}{_number(value)}")
+                parts.append(f"{word}{_number(value)}")
+        elif key in ("friction", "joint_range") and isinstance(value, dict) and value \
+                and all(_is_number(v) and re.fullmatch(r"[A-Za-z0-9_]+", k) for k, v in value.items()):
+            parts.extend(f"{word}_{name}{_number(v)}" for name, v in sorted(value.items()) if v != 1)
         elif key == "crippled_legs" and isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value):
             if value:
                 parts.append("crippled" + "".join(str(v) for v in sorted(value)))
