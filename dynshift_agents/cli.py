@@ -36,7 +36,9 @@ def add_shift_options(parser: argparse.ArgumentParser) -> None:
                             "ones (JOINT=K ..., e.g. foot_joint=0.5); K < 1 restricts")
     group.add_argument("--crippled-legs", nargs="+", metavar="LEG",
                        help="Ant: legs 0-3 or their names (front_left_leg, front_right_leg, back_leg, right_back_leg)")
-    group.add_argument("--morphology", choices=["default", "big", "small"], help="HalfCheetah leg size")
+    group.add_argument("--morphology", nargs="+", metavar="default|big|small|BODY=K",
+                       help="limb size: every limb x 1.25 (big) or x 0.75 (small), or the named bodies "
+                            "(BODY=K ..., e.g. thigh=1.5); total mass kept")
     group.add_argument("--env-kwargs", type=json.loads, default={}, metavar="JSON",
                        help='any env keywords as a JSON object, e.g. \'{"mass": {"torso": 2.0}}\'')
 
@@ -57,7 +59,8 @@ def shift_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if args.crippled_legs:
         kwargs["crippled_legs"] = [int(leg) if leg.isdigit() else leg for leg in args.crippled_legs]
     if args.morphology is not None:
-        kwargs["morphology"] = args.morphology
+        named = len(args.morphology) == 1 and args.morphology[0] in ("default", "big", "small")
+        kwargs["morphology"] = args.morphology[0] if named else _multiplier_option("--morphology", args.morphology)
     return kwargs
 
 

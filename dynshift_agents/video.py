@@ -40,8 +40,13 @@ def _describe(dynamics: dict[str, Any]) -> str:
         parts.append(f"{key} {value:g}" if isinstance(value, (int, float)) else f"{key} per-body")
     if dynamics.get("crippled_legs"):
         parts.append(f"crippled {dynamics['crippled_legs']}")
-    if dynamics.get("morphology", "default") != "default":
-        parts.append(dynamics["morphology"])
+    for key in ("friction", "gravity", "joint_range"):
+        value = dynamics.get(key, 1.0)
+        if value != 1.0:
+            parts.append(f"{key.replace('_', ' ')} {value:g}" if isinstance(value, (int, float)) else f"{key} per-name")
+    shape = dynamics.get("morphology", "default")
+    if shape != "default":
+        parts.append(shape if isinstance(shape, str) else "morphology " + " ".join(f"{b} ×{k:g}" for b, k in shape.items()))
     return ", ".join(parts)
 
 

@@ -3,7 +3,7 @@
 ``import dynshift_envs`` registers ``DynShift/HalfCheetah-v0``, ``DynShift/Walker2d-v0``,
 ``DynShift/Hopper-v0`` and ``DynShift/Ant-v0``; ``gym.make("dynshift_envs:DynShift/Hopper-v0")``
 imports it on demand. Keyword arguments (``mass``, ``damping``, ``scale_inertia``, ``crippled_legs``,
-``morphology``, ``schedule``, ``context_in_obs``) are documented in each env class's docstring.
+``morphology``, ``friction``, ``gravity``, ``joint_range``, ``schedule``, ``context_in_obs``) are documented in each env class's docstring.
 """
 
 from __future__ import annotations

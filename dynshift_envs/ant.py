@@ -21,7 +21,8 @@ class AntEnv(DynShiftEnv, ant_v5.AntEnv):
         """
     ## Description
     Gymnasium's Ant-v5 (a quadruped with 8 actuated joints, rewarded for moving forward while healthy)
-    whose mass and joint damping can be shifted and whose legs can be crippled, also in mid-episode.
+    whose physics can be shifted (mass, damping, friction, gravity, joint ranges, leg sizes) and whose
+    legs can be crippled, also in mid-episode.
     Observations (105 values with contact forces, v5's default), actions, rewards, terminations and
     `info` terms are exactly v5's; see `gymnasium.envs.mujoco.ant_v5.AntEnv`.
 
@@ -42,7 +43,14 @@ class AntEnv(DynShiftEnv, ant_v5.AntEnv):
     - bodies (`mass`): `torso`, `front_left_leg`, `aux_1`, `front_right_leg`, `aux_2`, `back_leg`,
       `aux_3`, `right_back_leg`, `aux_4` (the ankle bodies are unnamed in the XML: only a number for
       `mass` reaches them);
-    - joints (`damping`): `root` (free joint, undamped), `hip_1` … `hip_4`, `ankle_1` … `ankle_4`.
+    - joints (`damping`): `root` (free joint, undamped), `hip_1` … `hip_4`, `ankle_1` … `ankle_4`;
+    - limited joints (`joint_range`): `hip_1` … `hip_4`, `ankle_1` … `ankle_4`;
+    - geoms (`friction`; all 1.0): `floor`, `torso_geom`, `aux_1_geom` … `aux_4_geom`,
+      `left_leg_geom`, `right_leg_geom`, `back_leg_geom`, `rightback_leg_geom`, `left_ankle_geom`,
+      `right_ankle_geom`, `third_ankle_geom`, `fourth_ankle_geom`.
+
+    Morphologies: `"big"` / `"small"` scale all four legs by 1.25 / 0.75 (built with `MjSpec`; total
+    mass and start clearance kept).
 
     With `context_in_obs` the context ends with one flag per leg (`leg_active:<name>`, 1 = working).
 """
@@ -54,4 +62,5 @@ class AntEnv(DynShiftEnv, ant_v5.AntEnv):
     )
 
     robot = "Ant"
+    limb_roots = tuple(leg.body for leg in LEGS)
     legs = LEGS

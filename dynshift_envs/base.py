@@ -19,7 +19,7 @@ its task (observations, rewards, terminations); this class only decides which ph
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import mujoco
@@ -28,6 +28,7 @@ from gymnasium import spaces, utils
 
 from dynshift_envs.dynamics import FIELDS, Dynamics
 from dynshift_envs.model import Leg, ModelEditor, load_model
+from dynshift_envs.morphology import LIMB_SCALES, limb_bodies
 
 SCHEDULE_FIELDS = tuple(field for field in FIELDS if field != "morphology")
 """Dynamics fields a schedule entry may change (morphology is structural and fixed per env)."""
@@ -90,7 +91,9 @@ class DynShiftEnv:
 
     robot: ClassVar[str] = "robot"
     legs: ClassVar[tuple[Leg, ...]] = ()
-    morphologies: ClassVar[tuple[str, ...]] = ("default",)
+    morphologies: ClassVar[tuple[str, ...]] = ("default", *LIMB_SCALES)
+    limb_roots: ClassVar[tuple[str, ...]] = ()
+    """The bodies whose subtrees are the limbs that ``morphology="big"``/``"small"`` scale."""
 
     def __init__(
         self,
@@ -108,15 +111,20 @@ class DynShiftEnv:
         **kwargs: Any,
     ):
         base = Dynamics(mass, damping, scale_inertia, crippled_legs, morphology, friction, gravity, joint_range)
-        if morphology not in self.morphologies:
+        if isinstance(base.morphology, str) and base.morphology not in self.morphologies:
             raise ValueError(
-                f"{self.robot} has no morphology {morphology!r}; available: {', '.join(self.morphologies)}"
+                f"{self.robot} has no morphology {morphology!r}; available: {', '.join(self.morphologies)}, "
+                f"or a {{body: scale}} map"
             )
         v5_kwargs = dict(kwargs)
-        if morphology != "default":
+        self._shape = None
+        if base.morphology != "default":
             if "xml_file" in kwargs:
                 raise ValueError("give either morphology or xml_file, not both")
-            v5_kwargs["xml_file"] = str(self.morphology_file(morphology))
+            if isinstance(base.morphology, str) and not self.limb_roots:  # HalfCheetah: generated files
+                v5_kwargs["xml_file"] = str(self.morphology_file(base.morphology))
+            else:
+                self._shape = self._shape_of(base.morphology)
         entries = parse_schedule(schedule, base)
         maps = [base.friction] + [changes.get("friction") for _, changes in entries]
         self._explicit_contacts = tuple(dict.fromkeys(name for m in maps if isinstance(m, Mapping) for name in m))
@@ -159,6 +167,18 @@ class DynShiftEnv:
                 high=np.concatenate([self.observation_space.high, np.full(len(self._context_names), np.inf)]),
                 dtype=self.observation_space.dtype,
             )
+
+    def _shape_of(self, morphology) -> Callable[[mujoco.MjSpec], list]:
+        """The ``(body, k)`` pairs a morphology scales, for :func:`dynshift_envs.morphology.build`."""
+        def shape(spec: mujoco.MjSpec) -> list:
+            if isinstance(morphology, str):
+                return [(body, LIMB_SCALES[morphology]) for body in limb_bodies(spec, self.limb_roots)]
+            names = [body.name for body in spec.bodies if body.name and body.name != "world"]
+            unknown = [name for name in morphology if name not in names]
+            if unknown:
+                raise ValueError(f"morphology: unknown {self.robot} body name(s) {unknown}; valid names: {', '.join(names)}")
+            return [(spec.body(name), k) for name, k in morphology.items()]
+        return shape
 
     @classmethod
     def morphology_file(cls, morphology: str):
@@ -221,7 +241,7 @@ class DynShiftEnv:
     # ---- Gymnasium hooks ----------------------------------------------------------------------
 
     def _initialize_simulation(self) -> tuple[mujoco.MjModel, mujoco.MjData]:
-        model = load_model(self.fullpath, self._explicit_contacts, robot=self.robot)
+        model = load_model(self.fullpath, self._explicit_contacts, robot=self.robot, shape=self._shape)
         # as MujocoEnv does: grow, never shrink, the offscreen framebuffer to the render size
         model.vis.global_.offwidth = max(model.vis.global_.offwidth, self.width)
         model.vis.global_.offheight = max(model.vis.global_.offheight, self.height)
@@ -289,7 +309,7 @@ ARGUMENTS_DOC = """
     | `damping` | `1.0` | Multiplies every joint's `dof_damping`; a `{joint: multiplier}` map or `(low, high)` ranges as for `mass`. |
     | `scale_inertia` | `True` | Inertia scales with mass (same density and shape: one step under `mass=k` matches a model recompiled with masses and inertias × k). `False` scales `body_mass` only, the convention of older papers. |
     | `crippled_legs` | `()` | Ant only: legs whose two actuators have zero gear, as numbers 0-3 or names. The control cost still sees the commanded action; crippled legs are drawn red. |
-    | `morphology` | `"default"` | HalfCheetah: `"big"` / `"small"` legs (1.25× / 0.75×, total mass still 14 kg), from XML files in `assets/`. |
+    | `morphology` | `"default"` | `"big"` / `"small"`: every limb × 1.25 / × 0.75 (HalfCheetah's six leg segments from XML files in `assets/`; Hopper's and Walker2d's legs and Ant's four legs built with MuJoCo's `MjSpec` at construction). A `{body: scale}` map scales the named bodies: their geoms' radii and lengths, and their joints, geoms and child bodies about the body's hinge (children stay attached). The total mass stays the nominal one and the robot starts with the nominal clearance under its lowest point. Fixed for the env's lifetime. |
     | `friction` | `1.0` | A number multiplies every geom's friction coefficients (the three columns of `geom_friction`: sliding, torsional, rolling), so every contact's friction × k (MuJoCo takes the element-wise larger of two geoms' coefficients at a contact). A `{geom: multiplier}` map multiplies the friction of **that geom's contacts** by its factor, whichever geom of a contact dominates: the named geoms' contacts become explicit contact pairs carrying the parameters MuJoCo would have combined (`dynshift_envs.contacts`), and a contact of two named geoms gets both factors. `(low, high)` ranges as for `mass`. |
     | `gravity` | `1.0` | Multiplies the gravity vector `opt.gravity`; a number or a `(low, high)` range. |
     | `joint_range` | `1.0` | Kinematic shift: scales a limited joint's range (`jnt_range`) about its centre; k < 1 restricts it (a "broken" joint, as in the off-dynamics benchmark ODRL), k > 1 widens it. A number scales every limited joint; a `{joint: multiplier}` map only the named ones (an unlimited joint such as the root is refused); `(low, high)` ranges as for `mass`. |

@@ -115,8 +115,9 @@ class Dynamics:
         false only ``body_mass`` changes (the older literature convention, physically inconsistent).
     :param crippled_legs: Ant legs whose two actuators lose all force, as numbers 0–3 or leg names;
         resolved and checked by the robot that uses them.
-    :param morphology: ``"default"``, or a structural variant of the robot (``"big"``/``"small"`` for
-        HalfCheetah). Fixed for the lifetime of an environment.
+    :param morphology: ``"default"``, ``"big"``/``"small"`` (every limb × 1.25 / × 0.75), or a
+        ``{body: scale}`` map (that body's geoms × scale, children moved to stay attached); total
+        mass kept. Structural: fixed for the lifetime of an environment.
     :param friction: multiplier of contact friction (all three coefficients: sliding, torsional,
         rolling) — a number (every geom's ``geom_friction``, hence every contact, since MuJoCo takes the
         element-wise maximum of two geoms' coefficients), a ``{geom: multiplier}`` map (the friction of
@@ -159,8 +160,16 @@ class Dynamics:
             if isinstance(leg, bool) or not isinstance(leg, (int, np.integer, str)):
                 raise ValueError(f"crippled_legs entries must be leg numbers or names, got {leg!r}")
         object.__setattr__(self, "crippled_legs", tuple(int(x) if not isinstance(x, str) else x for x in legs))
-        if self.morphology not in MORPHOLOGIES:
-            raise ValueError(f"unknown morphology {self.morphology!r}; known: {', '.join(MORPHOLOGIES)}")
+        if isinstance(self.morphology, Mapping):
+            shape = {}
+            for name, k in self.morphology.items():
+                if not isinstance(name, str):
+                    raise ValueError(f"morphology body names must be strings, got {name!r}")
+                shape[name] = _check_multiplier(f"morphology[{name!r}]", k)
+            object.__setattr__(self, "morphology", shape)
+        elif not isinstance(self.morphology, str) or self.morphology not in MORPHOLOGIES:
+            raise ValueError(f"unknown morphology {self.morphology!r}; known: {', '.join(MORPHOLOGIES)}, "
+                             f"or a {{body: scale}} map")
 
     @property
     def is_random(self) -> bool:
@@ -196,7 +205,7 @@ class Dynamics:
             "damping": _multiplier_to_json(self.damping),
             "scale_inertia": self.scale_inertia,
             "crippled_legs": list(self.crippled_legs),
-            "morphology": self.morphology,
+            "morphology": dict(self.morphology) if isinstance(self.morphology, Mapping) else self.morphology,
             "friction": _multiplier_to_json(self.friction),
             "gravity": _multiplier_to_json(self.gravity),
             "joint_range": _multiplier_to_json(self.joint_range),

@@ -50,7 +50,43 @@ CHEETAH_MORPHOLOGY = Grid(
     "HalfCheetah with 1.25x (big) and 0.75x (small) legs",
 )
 
-GRIDS = {grid.name: grid for grid in (MASS_DAMPING, ANT_CRIPPLED, CHEETAH_MORPHOLOGY)}
+ALL_ROBOTS = MASS_DAMPING.env_ids
+
+MORPHOLOGY = Grid(
+    "morphology",
+    ALL_ROBOTS,
+    ({"morphology": "big"}, {"morphology": "small"}),
+    "every limb 1.25x (big) and 0.75x (small), total mass kept (gym-extensions' big/small variants, every robot)",
+)
+
+ODRL_LEVELS = (0.1, 0.5, 2.0, 5.0)
+"""The friction and gravity levels of the off-dynamics benchmark ODRL (Lyu et al., NeurIPS 2024): the
+shift levels its ``envs/mujoco/call_mujoco_env.py`` accepts for ``<robot>-friction`` and
+``<robot>-gravity`` (``OffDynamicsRL/off-dynamics-rl``). Its kinematic and morphology levels
+(easy / medium / hard) are hand-edited XML files per robot that are not in the sources available to
+this project, so they are not grids here; ``joint_range`` and ``morphology`` maps express them."""
+
+ODRL_FRICTION = Grid(
+    "odrl-friction",
+    ALL_ROBOTS,
+    tuple({"friction": k} for k in ODRL_LEVELS),
+    "every contact's friction x 0.1, 0.5, 2, 5 (ODRL's friction levels)",
+)
+ODRL_GRAVITY = Grid(
+    "odrl-gravity",
+    ALL_ROBOTS,
+    tuple({"gravity": k} for k in ODRL_LEVELS),
+    "gravity x 0.1, 0.5, 2, 5 (ODRL's gravity levels)",
+)
+KINEMATIC = Grid(
+    "kinematic",
+    ALL_ROBOTS,
+    tuple({"joint_range": k} for k in (0.75, 0.5, 0.25)),
+    "every limited joint's range x 0.75, 0.5, 0.25 about its centre (broken joints, three levels)",
+)
+
+GRIDS = {grid.name: grid for grid in (MASS_DAMPING, ANT_CRIPPLED, CHEETAH_MORPHOLOGY, MORPHOLOGY, ODRL_FRICTION,
+                                      ODRL_GRAVITY, KINEMATIC)}
 """Every standard grid by name."""
 
 

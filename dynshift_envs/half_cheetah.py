@@ -25,7 +25,10 @@ class HalfCheetahEnv(DynShiftEnv, half_cheetah_v5.HalfCheetahEnv):
     Names for per-name maps:
     - bodies (`mass`): `torso`, `bthigh`, `bshin`, `bfoot`, `fthigh`, `fshin`, `ffoot`;
     - joints (`damping`): `rootx`, `rootz`, `rooty` (undamped), `bthigh`, `bshin`, `bfoot`, `fthigh`,
-      `fshin`, `ffoot`.
+      `fshin`, `ffoot`;
+    - limited joints (`joint_range`): the six leg joints;
+    - geoms (`friction`): `floor`, `torso`, `head`, `bthigh`, `bshin`, `bfoot`, `fthigh`, `fshin`,
+      `ffoot` (all 0.4).
 
     Morphologies: `"big"` and `"small"` scale the six leg segments (capsule length and radius, joint
     anchors, child body positions) by 1.25 and 0.75, keep torso and head, keep the total mass at

@@ -12,7 +12,8 @@ class HopperEnv(DynShiftEnv, hopper_v5.HopperEnv):
         """
     ## Description
     Gymnasium's Hopper-v5 (a one-legged planar hopper with 3 actuated joints, rewarded for hopping
-    forward while healthy) whose mass and joint damping can be shifted, also in mid-episode.
+    forward while healthy) whose physics can be shifted (mass, damping, friction, gravity, joint ranges,
+    limb sizes), also in mid-episode.
     Observations, actions, rewards, terminations and `info` terms are exactly v5's; see
     `gymnasium.envs.mujoco.hopper_v5.HopperEnv`.
 
@@ -20,7 +21,13 @@ class HopperEnv(DynShiftEnv, hopper_v5.HopperEnv):
 
     Names for per-name maps:
     - bodies (`mass`): `torso`, `thigh`, `leg`, `foot`;
-    - joints (`damping`): `rootx`, `rootz`, `rooty` (undamped), `thigh_joint`, `leg_joint`, `foot_joint`.
+    - joints (`damping`): `rootx`, `rootz`, `rooty` (undamped), `thigh_joint`, `leg_joint`, `foot_joint`;
+    - limited joints (`joint_range`): `thigh_joint`, `leg_joint`, `foot_joint`;
+    - geoms (`friction`): `floor` (1.0), `torso_geom`, `thigh_geom`, `leg_geom` (0.9), `foot_geom` (2.0).
+      Under MuJoCo's max rule the foot dominates the floor; a friction map is exact whichever dominates.
+
+    Morphologies: `"big"` / `"small"` scale the thigh, leg and foot by 1.25 / 0.75 (built with
+    `MjSpec`; total mass and start clearance kept, `rootz` still reads the torso's height).
 """
         + ARGUMENTS_DOC
         + """
@@ -30,3 +37,4 @@ class HopperEnv(DynShiftEnv, hopper_v5.HopperEnv):
     )
 
     robot = "Hopper"
+    limb_roots = ("thigh",)

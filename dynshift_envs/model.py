@@ -7,7 +7,7 @@ compounds. Structural changes (morphology) are separate XML files; see :mod:`dyn
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import mujoco
@@ -15,6 +15,7 @@ import numpy as np
 
 from dynshift_envs.contacts import make_contacts_explicit
 from dynshift_envs.dynamics import Dynamics, Multiplier, Uniform
+from dynshift_envs.morphology import build
 
 _RANGED = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
 """Joint types whose range is an interval (a ball joint's range is one angle, a free joint has none)."""
@@ -23,7 +24,8 @@ CRIPPLED_RGBA = np.array([0.9, 0.1, 0.1, 1.0])
 """Colour of the geoms of a crippled leg in renders (visual only)."""
 
 
-def load_model(path: str, explicit_contacts: Sequence[str] = (), robot: str = "this robot") -> mujoco.MjModel:
+def load_model(path: str, explicit_contacts: Sequence[str] = (), robot: str = "this robot",
+               shape: Callable[[mujoco.MjSpec], list] | None = None) -> mujoco.MjModel:
     """Compile an MJCF file, bit-identical to ``mujoco.MjModel.from_xml_path(path)``.
 
     The one difference: MuJoCo 4 deprecates ``<compiler settotalmass>`` (used by Gymnasium's
@@ -33,7 +35,9 @@ def load_model(path: str, explicit_contacts: Sequence[str] = (), robot: str = "t
 
     ``explicit_contacts`` names geoms whose contacts become explicit pairs
     (:func:`dynshift_envs.contacts.make_contacts_explicit`), so that a per-geom friction shift scales
-    exactly their contacts; unknown names raise ``ValueError`` naming the valid ones.
+    exactly their contacts; unknown names raise ``ValueError`` naming the valid ones. ``shape`` gives
+    the ``(body, k)`` pairs of a morphology built at construction
+    (:func:`dynshift_envs.morphology.build`: limbs scaled, total mass and foot clearance kept).
     """
     spec = mujoco.MjSpec.from_file(path)
     if explicit_contacts:
@@ -43,6 +47,8 @@ def load_model(path: str, explicit_contacts: Sequence[str] = (), robot: str = "t
         if unknown:
             raise ValueError(f"friction: unknown {robot} name(s) {unknown}; valid names: {', '.join(valid)}")
         make_contacts_explicit(spec, nominal, explicit_contacts)
+    if shape is not None:
+        return build(spec, shape(spec), _compile)
     return _compile(spec)
 
 

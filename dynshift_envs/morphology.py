@@ -1,4 +1,4 @@
-"""Structural variants of HalfCheetah: legs 1.25× (``"big"``) or 0.75× (``"small"``) the nominal size.
+"""Structural variants: HalfCheetah's generated big/small legs, and every robot's limbs scaled with MjSpec.
 
 The XML files in ``assets/`` are generated from Gymnasium's ``half_cheetah.xml`` by
 ``scripts/generate_morphology_assets.py``, which calls :func:`write_assets`; a test checks that the
@@ -125,3 +125,93 @@ def write_assets(directory: Path) -> list[Path]:
         tmp.replace(path)
         written.append(path)
     return written
+
+
+# ---- every robot: limbs scaled with MjSpec at construction ----------------------------------------
+
+LIMB_SCALES = {"big": 1.25, "small": 0.75}
+"""Limb scale of ``morphology="big"`` / ``"small"`` on the robots built at construction (Hopper,
+Walker2d, Ant): the same factors as HalfCheetah's generated files."""
+
+
+def limb_bodies(spec: mujoco.MjSpec, roots: tuple[str, ...]) -> list[mujoco.MjsBody]:
+    """The bodies of the subtrees under ``roots`` (the roots included), named or not: a robot's limbs."""
+    found, stack = [], [spec.body(name) for name in roots]
+    while stack:
+        body = stack.pop()
+        found.append(body)
+        stack.extend(body.bodies)
+    return found
+
+
+def _anchor(body: mujoco.MjsBody) -> np.ndarray:
+    """Where a body hangs from its parent, in its own frame: its first hinge or slide joint's position
+    (the root's hinge for a root with slides), else its origin."""
+    for joint in body.joints:
+        if joint.type == mujoco.mjtJoint.mjJNT_HINGE:  # MjSpec gives enum members here
+            return np.array(joint.pos, dtype=float)
+    return np.zeros(3)
+
+
+def scale_body(body: mujoco.MjsBody, k: float) -> None:
+    """Scale one body's shape by ``k`` about its anchor (:func:`_anchor`, which stays where it is):
+    every geom's sizes (radii, half-lengths), its geoms' positions and ``fromto`` ends, its joints'
+    positions, and the positions of its sites, cameras and child bodies, so that children stay
+    attached at the scaled ends."""
+    anchor = _anchor(body)
+
+    def moved(point) -> np.ndarray:
+        return anchor + k * (np.asarray(point, dtype=float) - anchor)
+
+    for geom in body.geoms:
+        geom.size = np.asarray(geom.size) * k
+        if np.isnan(geom.fromto[0]):
+            geom.pos = moved(geom.pos)
+        else:
+            geom.fromto = np.concatenate([moved(geom.fromto[:3]), moved(geom.fromto[3:])])
+    for element in (*body.joints, *body.sites, *body.cameras, *body.bodies):
+        element.pos = moved(element.pos)
+
+
+def _lowest_point(model: mujoco.MjModel) -> float:
+    """Lowest z of the robot's geoms (every geom not in the world body) at ``qpos0``."""
+    data = mujoco.MjData(model)
+    mujoco.mj_kinematics(model, data)
+    lowest = np.inf
+    for geom in np.flatnonzero(model.geom_bodyid > 0):
+        z, size = data.geom_xpos[geom, 2], model.geom_size[geom]
+        kind = int(model.geom_type[geom])
+        if kind in (mujoco.mjtGeom.mjGEOM_CAPSULE.value, mujoco.mjtGeom.mjGEOM_CYLINDER.value):
+            z -= size[1] * abs(data.geom_xmat[geom].reshape(3, 3)[2, 2]) + size[0]
+        elif kind == mujoco.mjtGeom.mjGEOM_SPHERE.value:
+            z -= size[0]
+        else:
+            z -= model.geom_rbound[geom]
+        lowest = min(lowest, z)
+    return float(lowest)
+
+
+def build(spec: mujoco.MjSpec, scales: list[tuple[mujoco.MjsBody, float]], compile_model) -> mujoco.MjModel:
+    """Compile ``spec`` with each ``(body, k)`` scaled (:func:`scale_body`), the total mass of the
+    nominal model kept (``mj_setTotalmass``: every mass and inertia × the same factor) and the root
+    body raised or lowered so that the robot's lowest point keeps its nominal height above the floor
+    at ``qpos0`` (a root slide joint whose ``ref`` is the root's height, as Hopper's and Walker2d's
+    ``rootz``, moves with it, so that ``qpos`` still reads the height). ``compile_model`` compiles a
+    spec as the environment does (:func:`dynshift_envs.model.load_model`'s)."""
+    from dynshift_envs.model import set_constants
+
+    nominal = compile_model(spec.copy())
+    for body, k in scales:
+        scale_body(body, k)
+    shaped = compile_model(spec.copy())
+    rise = _lowest_point(nominal) - _lowest_point(shaped)
+    root = spec.body(mujoco.mj_id2name(nominal, mujoco.mjtObj.mjOBJ_BODY, int(np.flatnonzero(nominal.body_parentid == 0)[1])))
+    height = float(root.pos[2])
+    root.pos = np.asarray(root.pos) + [0.0, 0.0, rise]
+    for joint in root.joints:
+        if joint.type == mujoco.mjtJoint.mjJNT_SLIDE and np.allclose(joint.axis, [0, 0, 1]) and joint.ref == height:
+            joint.ref = height + rise
+    model = compile_model(spec)
+    mujoco.mj_setTotalmass(model, float(nominal.body_mass.sum()))
+    set_constants(model, mujoco.MjData(model))
+    return model

@@ -12,7 +12,8 @@ class Walker2dEnv(DynShiftEnv, walker2d_v5.Walker2dEnv):
         """
     ## Description
     Gymnasium's Walker2d-v5 (a planar biped with 6 actuated joints, rewarded for walking forward while
-    healthy) whose mass and joint damping can be shifted, also in mid-episode. Observations, actions,
+    healthy) whose physics can be shifted (mass, damping, friction, gravity, joint ranges, leg sizes),
+    also in mid-episode. Observations, actions,
     rewards, terminations and `info` terms are exactly v5's; see
     `gymnasium.envs.mujoco.walker2d_v5.Walker2dEnv`.
 
@@ -21,7 +22,13 @@ class Walker2dEnv(DynShiftEnv, walker2d_v5.Walker2dEnv):
     Names for per-name maps:
     - bodies (`mass`): `torso`, `thigh`, `leg`, `foot`, `thigh_left`, `leg_left`, `foot_left`;
     - joints (`damping`): `rootx`, `rootz`, `rooty` (undamped), `thigh_joint`, `leg_joint`, `foot_joint`,
-      `thigh_left_joint`, `leg_left_joint`, `foot_left_joint`.
+      `thigh_left_joint`, `leg_left_joint`, `foot_left_joint`;
+    - limited joints (`joint_range`): the six leg joints above;
+    - geoms (`friction`): `floor` (0.7), `torso_geom`, `thigh_geom`, `leg_geom`, `thigh_left_geom`,
+      `leg_left_geom` (0.9), `foot_geom`, `foot_left_geom` (1.9).
+
+    Morphologies: `"big"` / `"small"` scale both legs (thigh, leg, foot) by 1.25 / 0.75 (built with
+    `MjSpec`; total mass and start clearance kept).
 """
         + ARGUMENTS_DOC
         + """
@@ -31,3 +38,4 @@ class Walker2dEnv(DynShiftEnv, walker2d_v5.Walker2dEnv):
     )
 
     robot = "Walker2d"
+    limb_roots = ("thigh", "thigh_left")

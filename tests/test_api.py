@@ -119,6 +119,9 @@ def test_grids():
     assert len(grid) == 49 and {"mass": 0.25, "damping": 1.75} in grid.settings
     assert len(GRIDS["ant-crippled"]) == 10
     assert [s["morphology"] for s in GRIDS["cheetah-morphology"].settings] == ["big", "small"]
+    assert [s["friction"] for s in GRIDS["odrl-friction"].settings] == [0.1, 0.5, 2.0, 5.0]
+    assert [s["gravity"] for s in GRIDS["odrl-gravity"].settings] == [0.1, 0.5, 2.0, 5.0]
+    assert len(GRIDS["morphology"].env_ids) == len(GRIDS["kinematic"].env_ids) == 4
     for grid in GRIDS.values():  # every setting builds on every env it is for
         for env_id in grid.env_ids:
             gym.make(env_id, **grid.settings[-1])
@@ -141,7 +144,7 @@ BAD = [
     ("DynShift/Hopper-v0", {"mass": (1.5, 0.5)}, "low <= high"),
     ("DynShift/Hopper-v0", {"mass": (0.5, 1.0, 1.5)}, r"\(low, high\)"),
     ("DynShift/Hopper-v0", {"damping": {"thigh_joint": (2, 1)}}, "low <= high"),
-    ("DynShift/Hopper-v0", {"morphology": "big"}, "available: default"),
+    ("DynShift/Hopper-v0", {"morphology": "medium"}, r"known: default, big, small, or a \{body: scale\} map"),
     ("DynShift/HalfCheetah-v0", {"morphology": "huge"}, "default, big, small"),
     ("DynShift/HalfCheetah-v0", {"morphology": "big", "xml_file": "half_cheetah.xml"}, "morphology or xml_file"),
     ("DynShift/Walker2d-v0", {"schedule": [{"step": -1, "mass": 2.0}]}, ">= 0"),

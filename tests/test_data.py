@@ -94,6 +94,8 @@ def test_halfcheetah_episodes_end_in_timeouts():
         ("hopper", {"friction": {"floor": 0.1}}, "random-friction_floor0p1-v0"),
         ("walker2d", {"joint_range": {"foot_joint": 0.5}, "mass": 1.25}, "random-mass1p25-range_foot_joint0p5-v0"),
         ("ant", {"joint_range": 0.5}, "random-range0p5-v0"),
+        ("hopper", {"morphology": "small"}, "random-small-v0"),
+        ("walker2d", {"morphology": {"thigh": 1.5, "foot_left": 0.8}}, "random-morph_foot_left0p8-morph_thigh1p5-v0"),
     ],
 )
 def test_shifted_dataset_records_and_recovers_its_dynamics(robot, kwargs, name):
@@ -324,6 +326,8 @@ def test_shift_options_of_the_command_line():
     assert kwargs("--friction", "0.5", "--joint-range", "0.75") == {"friction": 0.5, "joint_range": 0.75}
     assert kwargs("--friction", "floor=0.1", "foot_geom=2", "--joint-range", "foot_joint=0.5") == {
         "friction": {"floor": 0.1, "foot_geom": 2.0}, "joint_range": {"foot_joint": 0.5}}
+    assert kwargs("--morphology", "big") == {"morphology": "big"}
+    assert kwargs("--morphology", "thigh=1.5", "foot=0.8") == {"morphology": {"thigh": 1.5, "foot": 0.8}}
     with pytest.raises(SystemExit, match="--joint-range: give one number K, or NAME=K pairs, got 0.5 0.7"):
         kwargs("--joint-range", "0.5", "0.7")
     with pytest.raises(SystemExit, match="--friction: 'slippery' is not a number"):

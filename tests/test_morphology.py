@@ -65,3 +65,93 @@ def test_morphology_is_recorded_and_combines_with_mass():
     _, info = env.reset(seed=0)
     assert info["dynamics"]["morphology"] == "small"
     assert env.unwrapped.model.body_mass[1:].sum() == pytest.approx(28.0, rel=1e-12)
+
+
+# ---- every robot: morphologies built with MjSpec at construction ---------------------------------
+
+from dynshift_envs import ENV_IDS  # noqa: E402
+
+
+def _scaled_bodies(env_id, morphology):
+    """Body ids that a morphology scales, with their factor."""
+    env = gym.make(env_id).unwrapped
+    model = env.model
+    if isinstance(morphology, dict):
+        return {model.body(name).id: k for name, k in morphology.items()}
+    k = morphology_module_scale(morphology)
+    roots = [model.body(name).id for name in type(env).limb_roots]
+    inside = {}
+    for body in range(1, model.nbody):
+        parent, chain = body, []
+        while parent > 0:
+            chain.append(parent)
+            parent = model.body_parentid[parent]
+        if any(root in chain for root in roots):
+            inside[body] = k
+    return inside
+
+
+def morphology_module_scale(name):
+    return morphology.LIMB_SCALES[name]
+
+
+CASES = [(env_id, m) for env_id in ENV_IDS if env_id != "DynShift/HalfCheetah-v0" for m in ("big", "small")] + [
+    ("DynShift/Hopper-v0", {"thigh": 1.5}), ("DynShift/Walker2d-v0", {"torso": 0.8, "foot_left": 1.3}),
+    ("DynShift/Ant-v0", {"torso": 1.2, "aux_2": 0.6}), ("DynShift/HalfCheetah-v0", {"bshin": 1.4, "torso": 0.9}),
+]
+
+
+@pytest.mark.parametrize("env_id, shape", CASES, ids=lambda v: str(v))
+def test_every_robot_morphology_keeps_mass_changes_geometry_and_simulates_cleanly(env_id, shape, capfd):
+    """Total mass equals the nominal; each scaled body's geoms have sizes × k; its child bodies hang
+    k times as far from its anchor; unscaled bodies keep their geoms; the robot starts with the
+    nominal clearance under its lowest point; 1 000 random steps run with no MuJoCo warning."""
+    base = gym.make(env_id).unwrapped.model
+    env = gym.make(env_id, morphology=shape)
+    model = env.unwrapped.model
+    assert model.body_mass.sum() == pytest.approx(base.body_mass.sum(), rel=1e-12)
+    assert (model.nq, model.nv, model.nu, model.ngeom) == (base.nq, base.nv, base.nu, base.ngeom)
+    scaled = _scaled_bodies(env_id, shape)
+    assert scaled
+    for body in range(1, model.nbody):
+        k = scaled.get(body, 1.0)
+        for geom in np.flatnonzero(base.geom_bodyid == body):
+            np.testing.assert_allclose(model.geom_size[geom], base.geom_size[geom] * k, rtol=1e-12)
+        hinge = [j for j in np.flatnonzero(base.jnt_bodyid == body) if base.jnt_type[j] == mujoco.mjtJoint.mjJNT_HINGE]
+        anchor = base.jnt_pos[hinge[0]] if hinge else np.zeros(3)
+        for child in np.flatnonzero(base.body_parentid == body):
+            if child != body:
+                np.testing.assert_allclose(model.body_pos[child] - anchor, (base.body_pos[child] - anchor) * k,
+                                           rtol=1e-9, atol=1e-12)
+    assert morphology._lowest_point(model) == pytest.approx(morphology._lowest_point(base), abs=1e-9)
+    capfd.readouterr()
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(1000):
+        if any(env.step(rng.uniform(-1, 1, env.action_space.shape))[2:4]):
+            env.reset()
+        assert [w.number for w in env.unwrapped.data.warning] == [0] * len(env.unwrapped.data.warning)
+    assert np.all(np.isfinite(env.unwrapped.data.qpos))
+    assert "WARNING" not in capfd.readouterr().err
+
+
+def test_spec_built_cheetah_legs_equal_the_generated_files():
+    """HalfCheetah's committed big legs and the same scale given as a body map (built with MjSpec at
+    construction) are the same robot."""
+    files = gym.make("DynShift/HalfCheetah-v0", morphology="big").unwrapped.model
+    spec = gym.make("DynShift/HalfCheetah-v0", morphology={b: 1.25 for b in LEG_GEOMS}).unwrapped.model
+    for array in ("geom_size", "geom_pos", "body_pos", "jnt_pos", "body_mass", "body_inertia", "qpos0"):
+        np.testing.assert_allclose(getattr(spec, array), getattr(files, array), rtol=1e-9, atol=1e-12, err_msg=array)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"morphology": "huge"}, "unknown morphology 'huge'; known: default, big, small, or a {body: scale} map"),
+    ({"morphology": {"wing": 1.2}}, "morphology: unknown Hopper body name(s) ['wing']; valid names: torso, thigh"),
+    ({"morphology": {"thigh": 0.0}}, "morphology['thigh'] must be a positive finite number"),
+    ({"morphology": {"thigh": (0.5, 1.0)}}, "morphology['thigh'] must be a positive finite number"),
+    ({"schedule": [{"step": 3, "morphology": "big"}]}, "morphology cannot change mid-episode"),
+])
+def test_bad_morphologies_raise(kwargs, message):
+    import re
+    with pytest.raises(ValueError, match=re.escape(message)):
+        gym.make("DynShift/Hopper-v0", **kwargs)

@@ -48,7 +48,8 @@ def _number(value: float) -> str:
 
 TAG_WORDS = {"mass": "mass", "damping": "damping", "friction": "friction", "gravity": "gravity",
              "joint_range": "range"}
-"""The word a multiplier's tag starts with: ``mass1p5``, ``range0p5``, ``friction_foot_geom0p5``."""
+"""The word a multiplier's tag starts with: ``mass1p5``, ``range0p5``, ``friction_foot_geom0p5``
+(a morphology map's: ``morph_thigh1p5``)."""
 
 
 def _is_number(value: Any) -> bool:
@@ -61,11 +62,11 @@ def shift_tag(env_kwargs: dict[str, Any]) -> str:
     order = {"mass": 0, "damping": 1, "friction": 2, "gravity": 3, "joint_range": 4, "crippled_legs": 5,
              "morphology": 6, "include_cfrc_ext_in_observation": 7}
     for key, value in sorted(env_kwargs.items(), key=lambda item: (order.get(item[0], 8), item[0])):
-        word = TAG_WORDS.get(key, key)
+        word = TAG_WORDS.get(key, "morph" if key == "morphology" else key)
         if key in TAG_WORDS and _is_number(value):
             if value != 1:
                 parts.append(f"{word}{_number(value)}")
-        elif key in ("friction", "joint_range") and isinstance(value, dict) and value \
+        elif key in ("friction", "joint_range", "morphology") and isinstance(value, dict) and value \
                 and all(_is_number(v) and re.fullmatch(r"[A-Za-z0-9_]+", k) for k, v in value.items()):
             parts.extend(f"{word}_{name}{_number(v)}" for name, v in sorted(value.items()) if v != 1)
         elif key == "crippled_legs" and isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value):
