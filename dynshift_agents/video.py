@@ -82,8 +82,30 @@ class _Runner:
         self.dynamics = info["dynamics"]
         self.done = terminated
 
+    def _follow(self) -> None:
+        """Keep the drawn floor under the robot: a render-time change of the scene only.
+
+        Gymnasium's floor planes are drawn 40 m (Hopper 20 m) either side of the origin; MuJoCo
+        collides with a plane as if it were infinite, so a running cheetah leaves the drawn floor
+        after about 40 m and runs on in grey space. After the scene is built, the floor's scene geom
+        moves with the torso by whole checker tiles (2 × size / texrepeat), so the pattern stays
+        fixed in the world and shows the speed; the model and the simulation are never touched."""
+        model, data = self.env.unwrapped.model, self.env.unwrapped.data
+        floor = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
+        if floor < 0:
+            return
+        material = model.geom_matid[floor]
+        repeat = model.mat_texrepeat[material] if material >= 0 and not model.mat_texuniform[material] else (1.0, 1.0)
+        tile = 2 * model.geom_size[floor, :2] / np.asarray(repeat)
+        shift = np.round(data.xpos[self.camera.trackbodyid, :2] / tile) * tile
+        scene = self.renderer.scene
+        for geom in scene.geoms[:scene.ngeom]:
+            if geom.objtype == mujoco.mjtObj.mjOBJ_GEOM and geom.objid == floor:
+                geom.pos[:2] = data.geom_xpos[floor, :2] + shift
+
     def frame(self) -> np.ndarray:
         self.renderer.update_scene(self.env.unwrapped.data, self.camera)
+        self._follow()
         for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION):
             self.renderer.scene.flags[flag] = False
         image = Image.fromarray(self.renderer.render())

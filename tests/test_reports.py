@@ -145,3 +145,27 @@ def test_counts_read_in_the_right_number():
     from dynshift_agents.reports import count
 
     assert (count(1, "episode"), count(5, "episode"), count(0, "seed")) == ("1 episode", "5 episodes", "0 seeds")
+
+
+def test_video_draws_the_floor_under_a_robot_far_from_the_origin(monkeypatch):
+    """A cheetah 100 m down the track (beyond Gymnasium's 40 m floor plane) still runs on a checker
+    floor in the video, and the simulated model's floor is untouched (a render-time change only);
+    without the following floor the same frame's ground is empty."""
+    import mujoco
+
+    from dynshift_agents.behaviour import load_policy
+    from dynshift_agents.video import _Runner
+
+    def ground(follow: bool) -> np.ndarray:
+        runner = _Runner(load_policy("halfcheetah", "medium"), "a", "DynShift/HalfCheetah-v0", {}, 0, 10, 128, 128)
+        if not follow:
+            monkeypatch.setattr(runner, "_follow", lambda: None)
+        env = runner.env.unwrapped
+        env.data.qpos[0] = 100.0
+        mujoco.mj_forward(env.model, env.data)
+        image = runner.frame()[96:].astype(float)  # below the robot: the floor, if drawn
+        np.testing.assert_array_equal(env.model.geom_pos[env.model.geom("floor").id], 0.0)
+        runner.close()
+        return image
+
+    assert ground(follow=True).std() > 5 * ground(follow=False).std()
