@@ -5,8 +5,8 @@
 
 1. World-model gradient steps/s (7 members, 4×200 SiLU, batch 256 per member, HalfCheetah shapes):
    DynShift's batched ensemble against a naive per-member loop over seven ``nn.Sequential`` of the
-   same shapes (same loss, one Adam); goals ≥ 1.5× the loop and ≥ 86 steps/s (the public PyTorch
-   reimplementation's figure in REFERENCE.md).
+   same shapes (same loss, one Adam); goals ≥ 1.5× the loop and ≥ 86 steps/s (a public PyTorch
+   reimplementation's ensemble measured 85.6 steps/s on a 2-core machine of this project's kind).
 2. Model rollout transitions/s: 50 000 start states × 5 steps with the MOPO penalty and a 256×2 SAC
    actor, in chunks of 4 096 start states against one 50 000-row batch.
 3. SAC gradient steps/s (256×2, batch 256): the model-based agents' fused SAC update and SB3's own
@@ -17,7 +17,7 @@
 4. Model-free learners (BC, TD3+BC, IQL, CQL, BCQ, BEAR, BRAC-p, AWR) gradient steps/s at 256×2
    critics and batch 256 (their other networks at their own defaults), beside plain SB3 SAC.
 5. RAMBO adversarial model updates/s (one step of a 256-state rollout + 256 real rows, 7×4×200 ensemble,
-   256×2 SAC critics): the public PyTorch reimplementation does about 34 (REFERENCE.md).
+   256×2 SAC critics): a public PyTorch reimplementation does about 34 on a 2-core machine of this kind.
 6. Grid evaluation (HalfCheetah, a 256×2 SAC actor, 1 000-step episodes): ``run_grid`` — settings
    batched in lockstep, split over ``--workers`` processes — against the one-setting-at-a-time loop a
    script would write (one env, one ``predict`` per step), over the same settings and episodes;

@@ -11,7 +11,10 @@ large where the source makes a transition the target would not. Source rewards a
 r ← r − η·Δr with Δr clipped to ±``clip``; the result, target ∪ relabelled source, is a dataset any
 learner trains on. Target transitions are untouched.
 
-Choices (the paper's code is not public; facts from public code are in REFERENCE.md): 2-logit MLP
+Choices (the paper's code is not public; two independent public codebases, the ODRL benchmark's
+``dara.py`` and a relabel-once pipeline from the authors' group, use η = 0.1 and clip Δr to ±10;
+their classifiers differ: ODRL 2×256 ReLU trained with the learner, the pipeline 3×256 trained
+about 5 000 updates before relabelling once): 2-logit MLP
 classifiers trained by cross-entropy on the logits (one softmax — ODRL's double softmax is a known
 defect); inputs standardised by the union's statistics, with Gaussian noise of std ``noise_std`` added to
 the standardised inputs during training only (DARC's regulariser, in units that mean the same in every
