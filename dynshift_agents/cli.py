@@ -64,6 +64,20 @@ def shift_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kwargs
 
 
+def _count(least: int):
+    """An argparse type: an integer ≥ ``least`` (argparse names the option and exits 2 otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be an integer ≥ {least}, got {value}")
+        return value
+    parse.__name__ = f"integer ≥ {least}"
+    return parse
+
+
 def _multiplier_option(option: str, values: list[str]) -> float | dict[str, float]:
     """One number, or NAME=NUMBER pairs as a ``{name: number}`` map (names are checked by the env)."""
     def number(text: str) -> float:
@@ -459,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="dara: a DARA setting, e.g. --dara-set steps=2000 or model_data='\"plain\"' (JSON values)")
     train.add_argument("--world-model-set", action="append", default=[], metavar="KEY=VALUE",
                        help="dara with a model-based base: a setting of the world model fitted on both datasets")
-    train.add_argument("--gradient-steps", type=int, default=GRADIENT_STEPS,
+    train.add_argument("--gradient-steps", type=_count(1), default=GRADIENT_STEPS,
                        help=f"total learner steps (default {GRADIENT_STEPS}, CPU scale; papers: 1-3 M)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", help="run directory (default runs/ALGO/DATASET/seedS)")
@@ -471,10 +485,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="model-based agents' policy learner (default sac, the fused update; sac-sb3: SB3's own)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config field, e.g. --set penalty_coef=0.5 (JSON values)")
-    train.add_argument("--eval-every", type=int, default=0,
+    train.add_argument("--eval-every", type=_count(0), default=0,
                        help="evaluate on the training data's env every N steps (seeded, deterministic; logged as eval/*)")
-    train.add_argument("--eval-episodes", type=int, default=10, help="episodes per periodic evaluation (default 10)")
-    train.add_argument("--checkpoint-every", type=int, default=10_000)
+    train.add_argument("--eval-episodes", type=_count(1), default=10, help="episodes per periodic evaluation (default 10)")
+    train.add_argument("--checkpoint-every", type=_count(1), default=10_000)
     train.add_argument("--keep-checkpoints", action="store_true",
                        help="keep every checkpoint as RUN/checkpoints/step_<steps>/ (hard links), to evaluate any "
                             "point of the learning curve later")

@@ -300,3 +300,48 @@ def test_mopo_at_its_defaults_beats_its_data_on_halfcheetah_medium(store):
     score = experiment.evaluate(agent, agent.env_id, episodes=10)["normalised_score"]
     print(f"MOPO on halfcheetah medium at {MOPO_BUDGET} steps: {score:.1f}, the data {data_score:.1f}")
     assert score >= data_score, f"MOPO on halfcheetah medium: {score:.1f} < the data's {data_score:.1f}"
+
+
+@pytest.mark.parametrize("field, value", [("rollout_freq", 0), ("rollout_batch_size", 0), ("rollout_length", -1),
+                                          ("retain_rounds", 0), ("rollout_chunk", 0), ("rollout_freq", 1.5),
+                                          ("real_ratio", 1.5)])
+def test_rollout_settings_out_of_range_are_refused_with_the_field_named(field, value):
+    """A rollout_freq of 0 made a block of 0 steps, and learn() looped forever (the check sat after a
+    return); now every rollout setting is checked when the config is built, and the CLI exits 2."""
+    from dynshift_agents.algorithms import MOPOConfig, RAMBOConfig
+
+    for config in (MOPOConfig, RAMBOConfig):
+        with pytest.raises(ValueError, match=field):
+            config(**{field: value})
+
+
+def test_the_command_line_refuses_a_bad_rollout_setting_at_once():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "dynshift_agents", "train", "mopo", "--dataset",
+                             "dynshift/halfcheetah/mixed-v0", "--set", "rollout_freq=0", "--gradient-steps", "10"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "rollout_freq must be an integer ≥ 1, got 0" in result.stderr
+
+
+@pytest.mark.parametrize("option, value", [("--gradient-steps", "-5"), ("--gradient-steps", "0"),
+                                           ("--eval-every", "-1"), ("--eval-episodes", "0"),
+                                           ("--checkpoint-every", "0")])
+def test_step_counts_below_their_range_are_refused_by_the_command_line(option, value, capsys):
+    from dynshift_agents.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "iql", "--dataset", "dynshift/hopper/medium-v0", option, value])
+    assert exit_.value.code == 2
+    assert f"argument {option}: must be an integer ≥" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("values, field", [({"expectile": 2.0}, "expectile"), ({"expectile": 0.0}, "expectile"),
+                                           ({"beta": -1.0}, "beta"), ({"max_weight": 0.0}, "max_weight")])
+def test_iql_settings_out_of_range_are_refused(values, field):
+    from dynshift_agents.algorithms.iql import IQLConfig
+
+    with pytest.raises(ValueError, match=f"^{field} must be"):
+        IQLConfig(**values)

@@ -332,3 +332,12 @@ def test_shift_options_of_the_command_line():
         kwargs("--joint-range", "0.5", "0.7")
     with pytest.raises(SystemExit, match="--friction: 'slippery' is not a number"):
         kwargs("--friction", "floor=slippery")
+
+
+@pytest.mark.parametrize("dataset_id", ["dynshift/hopper/medium", "my data-v0", "dynshift/hopper/medium-vX"])
+def test_a_malformed_dataset_id_is_refused_before_collecting(dataset_id, monkeypatch):
+    from dynshift_agents.data import collection
+
+    monkeypatch.setattr(collection, "plan", lambda *a, **k: pytest.fail("collected before checking the id"))
+    with pytest.raises(ValueError, match="is not of Minari's form"):
+        collect("hopper", "random", size=100, dataset_id=dataset_id, progress=False)

@@ -47,6 +47,15 @@ class IQLConfig(SB3Config):
     scale_rewards: bool = True
     """Rewards × 1000 / (max − min episode return of the dataset), as the official code on MuJoCo."""
 
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0.0 < self.expectile < 1.0:
+            raise ValueError(f"expectile must be in (0, 1) (0.5 is the mean; IQL uses 0.7), got {self.expectile!r}")
+        if not self.beta > 0.0:
+            raise ValueError(f"beta must be > 0 (the inverse temperature of exp(β·A)), got {self.beta!r}")
+        if not self.max_weight > 0.0:
+            raise ValueError(f"max_weight must be > 0, got {self.max_weight!r}")
+
 
 def expectile_loss(diff: torch.Tensor, expectile: float) -> torch.Tensor:
     """mean |τ − 1(u < 0)|·u² of ``diff`` u = Q − V."""

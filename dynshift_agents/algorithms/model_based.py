@@ -71,13 +71,16 @@ class ModelBasedConfig(SB3Config):
         extra = {k: v for k, v in self.sac_options().items() if v is not None}
         if extra and self.learner != "sac":
             raise ValueError(f"{sorted(extra)} need learner 'sac' (the fused update), not {self.learner!r}")
+        for name in ("rollout_freq", "rollout_batch_size", "rollout_length", "retain_rounds", "rollout_chunk"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer ≥ 1, got {value!r}")
+        if not 0.0 <= self.real_ratio <= 1.0:
+            raise ValueError(f"real_ratio must be in [0, 1], got {self.real_ratio!r}")
 
     def sac_options(self) -> dict[str, float | None]:
         return {"actor_learning_rate": self.actor_learning_rate, "ent_coef_learning_rate": self.ent_coef_learning_rate,
                 "ent_coef_max": self.ent_coef_max}
-        for name in ("rollout_freq", "rollout_batch_size", "rollout_length", "retain_rounds"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
 
 
 class ModelBasedAgent(SB3Agent):

@@ -84,6 +84,20 @@ def shift_tag(env_kwargs: dict[str, Any]) -> str:
     return "-".join(parts)
 
 
+def check_dataset_id(dataset_id: str) -> str:
+    """``dataset_id`` if Minari accepts it (``[namespace/]name-vN``), else ``ValueError`` with the form."""
+    from minari.dataset.minari_dataset import parse_dataset_id
+
+    try:
+        _, name, version = parse_dataset_id(dataset_id)
+    except Exception:
+        name, version = None, None
+    if not name or version is None:
+        raise ValueError(f"dataset id {dataset_id!r} is not of Minari's form [namespace/]name-vN "
+                         f"(letters, digits, '-', '_'; e.g. dynshift/hopper/medium-v0)")
+    return dataset_id
+
+
 def dataset_id_for(robot: str, kind: str, env_kwargs: dict[str, Any] | None = None, version: int = 0) -> str:
     """The default dataset id: ``dynshift/halfcheetah/medium-v0``, ``dynshift/ant/expert-crippled3-v0``."""
     check_kind(kind)

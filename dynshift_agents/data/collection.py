@@ -54,7 +54,8 @@ from tqdm.auto import tqdm
 
 import dynshift_envs  # noqa: F401  (registers the ids)
 from dynshift_agents.behaviour import SampledActor, UniformPolicy, index, load_policy, policy_info, policy_set, references
-from dynshift_agents.data.catalog import KINDS, _number, check_kind, dataset_id_for, datasets_root, load_dataset
+from dynshift_agents.data.catalog import (KINDS, _number, check_dataset_id, check_kind, dataset_id_for, datasets_root,
+                                          load_dataset)
 from dynshift_agents.episodes import Episode, run_episodes
 from dynshift_envs import get_robot
 
@@ -243,6 +244,8 @@ def collect(env: str, kind: str, size: int | None = None, seed: int = 0, dataset
     if policies not in POLICY_SOURCES:
         raise ValueError(f"policies must be one of {', '.join(map(repr, POLICY_SOURCES))}, got {policies!r}")
     robot, env_id = get_robot(env).name, get_robot(env).env_id
+    if dataset_id is not None:
+        check_dataset_id(dataset_id)  # now: Minari would refuse a malformed id only when saving the collection
     env_kwargs = dict(env_kwargs or {})
     if env_kwargs.get("context_in_obs"):
         raise ValueError("context_in_obs is not for datasets: the behaviour policies see plain observations, "
