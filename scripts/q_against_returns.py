@@ -7,7 +7,8 @@ For each run (an SB3-layer agent with a critic: TD3+BC, CQL, BCQ, BEAR, BRAC-p, 
 agents' SAC), the deterministic policy runs ``--episodes`` real episodes (env seeds 100, 101, …) on the
 robot its data came from; at every visited state it prints the mean of the first critic's
 Q(s, π(s)) (in the env's reward units: divided by IQL's reward scale) and the mean discounted Monte-Carlo return G_t = Σ_k γ^k r_{t+k} of the episode from there
-(γ = the agent's), and the two at the first state.
+(γ = the agent's), and the two at the first state. Actions reach the critic scaled to [−1, 1], as in
+training. For SAC-based agents Q is the soft value (it counts the entropy bonus the return lacks).
 
 ``--actor RUN`` drives the episodes with another run's policy (BC, say) and reads the same critic on
 its states and actions: whether the critic ranks the behaviour it moved away from below its own.
@@ -45,7 +46,8 @@ def q_and_returns(agent, episodes: int, actor=None) -> tuple[list[float], list[f
             action = actor.predict(obs)[0]
             with torch.no_grad():
                 policy_obs = torch.as_tensor(agent.encoder(obs[None]), dtype=torch.float32)
-                q = critic.q1_forward(policy_obs, torch.as_tensor(action[None], dtype=torch.float32))
+                unit = agent.learner.policy.scale_action(action[None])  # the critic's actions are in [-1, 1]
+                q = critic.q1_forward(policy_obs, torch.as_tensor(unit, dtype=torch.float32))
             qs.append(float(q) / units)
             obs, reward, terminated, truncated, _ = env.step(action)
             rewards.append(float(reward))
