@@ -130,8 +130,8 @@ def train(algorithm: str, dataset_id: str, gradient_steps: int = GRADIENT_STEPS,
     agent_class = algorithm_class(algorithm)
     out = Path(out) if out is not None else default_run_dir(algorithm, dataset_id, seed)
     checkpoint = out / "checkpoint"
+    config = agent_class.config_class.for_dataset(dataset_id, **(overrides or {}))  # bad settings fail first
     data = load_transitions(dataset_id) if data is None else data
-    config = agent_class.config_class.for_dataset(dataset_id, **(overrides or {}))
     out.mkdir(parents=True, exist_ok=True)
     with _exclusive(out):
         if (checkpoint / "agent.json").exists():
