@@ -217,41 +217,31 @@ class ModelEditor:
 
     # ---- multipliers as arrays -----------------------------------------------------------------
 
-    def body_multipliers(self, mass: Multiplier) -> np.ndarray:
-        """One mass multiplier per body (world included), for concrete (sampled) values."""
-        if isinstance(mass, Mapping):
-            out = np.ones(self.model.nbody)
-            for name, value in mass.items():
-                out[self.model.body(name).id] = _concrete(value)
+    def _multipliers(self, value: Multiplier, count: int, index, everywhere: np.ndarray | None = None) -> np.ndarray:
+        """One multiplier per element, for concrete (sampled) values: a number on every element (or on
+        those ``everywhere`` marks), a map on the elements ``index(name)`` selects, 1 elsewhere."""
+        if isinstance(value, Mapping):
+            out = np.ones(count)
+            for name, item in value.items():
+                out[index(name)] = _concrete(item)
             return out
-        return np.full(self.model.nbody, _concrete(mass))
+        return np.full(count, _concrete(value)) if everywhere is None else np.where(everywhere, _concrete(value), 1.0)
+
+    def body_multipliers(self, mass: Multiplier) -> np.ndarray:
+        """One mass multiplier per body (world included)."""
+        return self._multipliers(mass, self.model.nbody, lambda name: self.model.body(name).id)
 
     def dof_multipliers(self, damping: Multiplier) -> np.ndarray:
-        """One damping multiplier per degree of freedom, for concrete (sampled) values."""
-        if isinstance(damping, Mapping):
-            out = np.ones(self.model.nv)
-            for name, value in damping.items():
-                out[self.model.dof_jntid == self.model.joint(name).id] = _concrete(value)
-            return out
-        return np.full(self.model.nv, _concrete(damping))
+        """One damping multiplier per degree of freedom (every dof of a named joint)."""
+        return self._multipliers(damping, self.model.nv, lambda name: self.model.dof_jntid == self.model.joint(name).id)
 
     def geom_multipliers(self, friction: Multiplier) -> np.ndarray:
-        """One friction multiplier per geom, for concrete (sampled) values."""
-        if isinstance(friction, Mapping):
-            out = np.ones(self.model.ngeom)
-            for name, value in friction.items():
-                out[self.model.geom(name).id] = _concrete(value)
-            return out
-        return np.full(self.model.ngeom, _concrete(friction))
+        """One friction multiplier per geom."""
+        return self._multipliers(friction, self.model.ngeom, lambda name: self.model.geom(name).id)
 
     def joint_range_multipliers(self, joint_range: Multiplier) -> np.ndarray:
-        """One range multiplier per joint (1 for unlimited joints), for concrete (sampled) values."""
-        if isinstance(joint_range, Mapping):
-            out = np.ones(self.model.njnt)
-            for name, value in joint_range.items():
-                out[self.model.joint(name).id] = _concrete(value)
-            return out
-        return np.where(self._ranged, _concrete(joint_range), 1.0)
+        """One range multiplier per joint (a number reaches the limited hinges and slides only)."""
+        return self._multipliers(joint_range, self.model.njnt, lambda name: self.model.joint(name).id, self._ranged)
 
     # ---- writing -------------------------------------------------------------------------------
 
