@@ -47,9 +47,12 @@ def load_model(path: str, explicit_contacts: Sequence[str] = (), robot: str = "t
         if unknown:
             raise ValueError(f"friction: unknown {robot} name(s) {unknown}; valid names: {', '.join(valid)}")
         make_contacts_explicit(spec, nominal, explicit_contacts)
-    if shape is not None:
-        return build(spec, shape(spec), _compile)
-    return _compile(spec)
+    if shape is None:
+        return _compile(spec)
+    model, total_mass = build(spec, shape(spec), _compile)
+    mujoco.mj_setTotalmass(model, total_mass)  # the nominal total: shape and mass stay separate knobs
+    set_constants(model, mujoco.MjData(model))
+    return model
 
 
 def _compile(spec: mujoco.MjSpec) -> mujoco.MjModel:

@@ -191,15 +191,13 @@ def _lowest_point(model: mujoco.MjModel) -> float:
     return float(lowest)
 
 
-def build(spec: mujoco.MjSpec, scales: list[tuple[mujoco.MjsBody, float]], compile_model) -> mujoco.MjModel:
-    """Compile ``spec`` with each ``(body, k)`` scaled (:func:`scale_body`), the total mass of the
-    nominal model kept (``mj_setTotalmass``: every mass and inertia × the same factor) and the root
-    body raised or lowered so that the robot's lowest point keeps its nominal height above the floor
-    at ``qpos0`` (a root slide joint whose ``ref`` is the root's height, as Hopper's and Walker2d's
-    ``rootz``, moves with it, so that ``qpos`` still reads the height). ``compile_model`` compiles a
-    spec as the environment does (:func:`dynshift_envs.model.load_model`'s)."""
-    from dynshift_envs.model import set_constants
-
+def build(spec: mujoco.MjSpec, scales: list[tuple[mujoco.MjsBody, float]], compile_model) -> tuple[mujoco.MjModel, float]:
+    """Compile ``spec`` with each ``(body, k)`` scaled (:func:`scale_body`) and the root body raised
+    or lowered so that the robot's lowest point keeps its nominal height above the floor at ``qpos0``
+    (a root slide joint whose ``ref`` is the root's height, as Hopper's and Walker2d's ``rootz``,
+    moves with it, so that ``qpos`` still reads the height). ``compile_model`` compiles a spec as the
+    environment does. Returns the model and the nominal total mass, which the caller restores
+    (:func:`dynshift_envs.model.load_model`: ``mj_setTotalmass``, every mass and inertia × one factor)."""
     nominal = compile_model(spec.copy())
     for body, k in scales:
         scale_body(body, k)
@@ -211,7 +209,4 @@ def build(spec: mujoco.MjSpec, scales: list[tuple[mujoco.MjsBody, float]], compi
     for joint in root.joints:
         if joint.type == mujoco.mjtJoint.mjJNT_SLIDE and np.allclose(joint.axis, [0, 0, 1]) and joint.ref == height:
             joint.ref = height + rise
-    model = compile_model(spec)
-    mujoco.mj_setTotalmass(model, float(nominal.body_mass.sum()))
-    set_constants(model, mujoco.MjData(model))
-    return model
+    return compile_model(spec), float(nominal.body_mass.sum())
