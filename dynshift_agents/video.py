@@ -69,6 +69,13 @@ class _Runner:
         self.camera.trackbodyid = 1
         self.camera.distance = get_robot(env_id).camera_distance
         self.camera.elevation = -15.0
+        self.floor = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
+        if self.floor >= 0:
+            material = model.geom_matid[self.floor]
+            uniform = material < 0 or model.mat_texuniform[material]
+            repeat = np.ones(2) if uniform else model.mat_texrepeat[material]
+            self.tile = 2 * model.geom_size[self.floor, :2] / repeat
+            """One checker tile of the drawn floor (2 × size / texrepeat)."""
 
     def step(self) -> None:
         if self.done:
@@ -90,18 +97,14 @@ class _Runner:
         after about 40 m and runs on in grey space. After the scene is built, the floor's scene geom
         moves with the torso by whole checker tiles (2 × size / texrepeat), so the pattern stays
         fixed in the world and shows the speed; the model and the simulation are never touched."""
-        model, data = self.env.unwrapped.model, self.env.unwrapped.data
-        floor = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
-        if floor < 0:
+        if self.floor < 0:
             return
-        material = model.geom_matid[floor]
-        repeat = model.mat_texrepeat[material] if material >= 0 and not model.mat_texuniform[material] else (1.0, 1.0)
-        tile = 2 * model.geom_size[floor, :2] / np.asarray(repeat)
-        shift = np.round(data.xpos[self.camera.trackbodyid, :2] / tile) * tile
+        data = self.env.unwrapped.data
+        shift = np.round(data.xpos[self.camera.trackbodyid, :2] / self.tile) * self.tile
         scene = self.renderer.scene
         for geom in scene.geoms[:scene.ngeom]:
-            if geom.objtype == mujoco.mjtObj.mjOBJ_GEOM and geom.objid == floor:
-                geom.pos[:2] = data.geom_xpos[floor, :2] + shift
+            if geom.objtype == mujoco.mjtObj.mjOBJ_GEOM and geom.objid == self.floor:
+                geom.pos[:2] = data.geom_xpos[self.floor, :2] + shift
 
     def frame(self) -> np.ndarray:
         self.renderer.update_scene(self.env.unwrapped.data, self.camera)

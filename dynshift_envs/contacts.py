@@ -95,9 +95,8 @@ def can_collide(model: mujoco.MjModel, geom1: int, geom2: int) -> bool:
     filter_parent = not model.opt.disableflags & mujoco.mjtDisableBit.mjDSBL_FILTERPARENT
     if filter_parent and weld1 != 0 and weld2 != 0 and (weld1 == parent2 or weld2 == parent1):
         return False
-    low, high = sorted((body1, body2))
-    signature = (int(low) << 16) + int(high)
-    return signature not in set(model.exclude_signature.tolist())
+    low, high = sorted((int(body1), int(body2)))
+    return (low << 16) + high not in model.exclude_signature
 
 
 def partners(model: mujoco.MjModel, geom: int) -> list[int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from gymnasium.envs.mujoco import half_cheetah_v5
 
 from dynshift_envs.base import ARGUMENTS_DOC, DynShiftEnv
-from dynshift_envs.morphology import SCALES, asset_path
+from dynshift_envs.morphology import asset_path
 
 
 class HalfCheetahEnv(DynShiftEnv, half_cheetah_v5.HalfCheetahEnv):
@@ -43,7 +43,6 @@ class HalfCheetahEnv(DynShiftEnv, half_cheetah_v5.HalfCheetahEnv):
     )
 
     robot = "HalfCheetah"
-    morphologies = ("default", *SCALES)
 
     @classmethod
     def morphology_file(cls, morphology: str) -> Path:

@@ -135,9 +135,8 @@ class ModelEditor:
         self.body_names = _names(model, mujoco.mjtObj.mjOBJ_BODY, model.nbody, start=1)  # not the world
         self.joint_names = _names(model, mujoco.mjtObj.mjOBJ_JOINT, model.njnt)
         self.geom_names = _names(model, mujoco.mjtObj.mjOBJ_GEOM, model.ngeom)
-        self.limited_joint_names = tuple(
-            name for name in self.joint_names
-            if model.jnt_limited[model.joint(name).id] and model.jnt_type[model.joint(name).id] in _RANGED)
+        self._ranged = model.jnt_limited.astype(bool) & np.isin(model.jnt_type, _RANGED)
+        self.limited_joint_names = tuple(name for name in self.joint_names if self._ranged[model.joint(name).id])
         """Joints a ``joint_range`` shift may name: limited hinges and slides."""
         self.legs = tuple(legs)
         self._nominal_mass = model.body_mass.copy()
@@ -149,7 +148,6 @@ class ModelEditor:
         self._nominal_range = model.jnt_range.copy()
         self._range_centre = self._nominal_range.mean(axis=1)
         self._range_half = (self._nominal_range[:, 1] - self._nominal_range[:, 0]) / 2
-        self._ranged = np.array([bool(model.jnt_limited[j]) and model.jnt_type[j] in _RANGED for j in range(model.njnt)])
         self._nominal_gear = model.actuator_gear.copy()
         self._nominal_rgba = model.geom_rgba.copy()
         self._leg_actuators = [self._actuators_of(leg) for leg in self.legs]

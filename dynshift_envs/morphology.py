@@ -129,9 +129,9 @@ def write_assets(directory: Path) -> list[Path]:
 
 # ---- every robot: limbs scaled with MjSpec at construction ----------------------------------------
 
-LIMB_SCALES = {"big": 1.25, "small": 0.75}
+LIMB_SCALES = {name: float(scale) for name, scale in SCALES.items()}
 """Limb scale of ``morphology="big"`` / ``"small"`` on the robots built at construction (Hopper,
-Walker2d, Ant): the same factors as HalfCheetah's generated files."""
+Walker2d, Ant): HalfCheetah's generated files' factors."""
 
 
 def limb_bodies(spec: mujoco.MjSpec, roots: tuple[str, ...]) -> list[mujoco.MjsBody]:
@@ -145,8 +145,8 @@ def limb_bodies(spec: mujoco.MjSpec, roots: tuple[str, ...]) -> list[mujoco.MjsB
 
 
 def _anchor(body: mujoco.MjsBody) -> np.ndarray:
-    """Where a body hangs from its parent, in its own frame: its first hinge or slide joint's position
-    (the root's hinge for a root with slides), else its origin."""
+    """Where a body hangs from its parent, in its own frame: its first hinge joint's position (the
+    root's hinge for a root that also slides), else its origin."""
     for joint in body.joints:
         if joint.type == mujoco.mjtJoint.mjJNT_HINGE:  # MjSpec gives enum members here
             return np.array(joint.pos, dtype=float)
