@@ -160,7 +160,9 @@ class WorldModel(nn.Module):
     # -- inputs and outputs -------------------------------------------------------------------------
 
     def _inputs(self, obs, actions) -> torch.Tensor:
-        x = torch.cat([torch.as_tensor(obs, dtype=torch.float32), torch.as_tensor(actions, dtype=torch.float32)], -1)
+        device = self.input_mean.device
+        x = torch.cat([torch.as_tensor(obs, dtype=torch.float32, device=device),
+                       torch.as_tensor(actions, dtype=torch.float32, device=device)], -1)
         return (x - self.input_mean) / self.input_std
 
     def forward(self, obs, actions) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,16 +184,17 @@ class WorldModel(nn.Module):
         Returns ``next_obs [batch, obs_dim]``, ``reward [batch]``, and every member's ``mean`` and
         ``std`` (``[members, batch, obs_dim + 1]``) for uncertainty estimates.
         """
-        obs = torch.as_tensor(obs, dtype=torch.float32)
+        obs = torch.as_tensor(obs, dtype=torch.float32, device=self.input_mean.device)
         mean, logvar = self(obs, actions)
         std = torch.exp(0.5 * logvar)
-        rows = torch.arange(obs.shape[0])
-        member = self.elite_index[torch.randint(len(self.elite_index), (obs.shape[0],), generator=generator)]
+        rows = torch.arange(obs.shape[0], device=obs.device)
+        # draws by the (CPU) generator, moved: a run's random numbers do not depend on its device
+        member = self.elite_index[torch.randint(len(self.elite_index), (obs.shape[0],), generator=generator).to(obs.device)]
         chosen_mean, chosen_std = mean[member, rows], std[member, rows]
         if deterministic:
             out = chosen_mean
         else:
-            noise = torch.randn(chosen_mean.shape, generator=generator)
+            noise = torch.randn(chosen_mean.shape, generator=generator).to(obs.device)
             out = chosen_mean + chosen_std * noise
         return obs + out[:, :-1], out[:, -1], mean, std
 

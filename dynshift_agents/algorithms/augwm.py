@@ -32,7 +32,7 @@ whose rollouts are penalised before T_z is applied).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import Callable
 
 import numpy as np
 import torch
@@ -94,11 +94,8 @@ class AugWMConfig(MOPOConfig):
             self.oracle_z = tuple(float(v) for v in np.atleast_1d(self.oracle_z))
 
 
-class AugWM(MOPO):
+class AugWM(MOPO, name="augwm", config=AugWMConfig):
     """MOPO with augmented model transitions, and optionally a context-conditioned policy."""
-
-    name: ClassVar[str] = "augwm"
-    config_class: ClassVar[type[AugWMConfig]] = AugWMConfig
     config: AugWMConfig
 
     @property
@@ -112,9 +109,9 @@ class AugWM(MOPO):
         """``n`` context vectors ``[n, obs_dim]``: the oracle's, or uniform draws."""
         cfg = self.config
         if cfg.oracle_z is not None:
-            z = torch.as_tensor(cfg.oracle_z, dtype=torch.float32)
+            z = torch.as_tensor(cfg.oracle_z, dtype=torch.float32, device=self.device)
             return z.expand(n, self.obs_dim).clone()
-        u = torch.rand((n, self.obs_dim), generator=self.generator)
+        u = torch.rand((n, self.obs_dim), generator=self.generator).to(self.device)  # the CPU generator's draws
         return cfg.z_low + (cfg.z_high - cfg.z_low) * u
 
     def begin_rollout(self, start_states: int) -> None:

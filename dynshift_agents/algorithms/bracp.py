@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from stable_baselines3 import SAC
 from stable_baselines3.common.utils import polyak_update
 
+from dynshift_agents.algorithms.agent import optimizer_step
 from dynshift_agents.algorithms.fused_sac import entropy_step
-from dynshift_agents.algorithms.sb3 import SB3Agent, SB3Config, record_means
+from dynshift_agents.algorithms.sb3 import OfflineLearner, SB3Agent, SB3Config
 
 
 @dataclass
@@ -73,11 +74,14 @@ def sampled_kl(actor, behaviour, obs: torch.Tensor, samples: int) -> tuple[torch
     return actions, log_pi, log_pi - log_b
 
 
-class BRACLearner(SAC):
-    """SB3's SAC networks plus a behaviour policy and the KL weight, with BRAC-p's ``train()``."""
+class BRACLearner(OfflineLearner, SAC):
+    """SB3's SAC networks plus a behaviour policy and the KL weight, trained with BRAC-p's losses."""
 
-    def setup_brac(self, config: BRACConfig) -> None:
-        self.brac = config
+    config: BRACConfig
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        config = self.config
         self.behaviour = copy.deepcopy(self.actor)  # same architecture, trained by maximum likelihood
         self.behaviour.optimizer = torch.optim.Adam(self.behaviour.parameters(), lr=config.learning_rate)
         self.log_alpha_kl = torch.tensor([float(torch.log(torch.tensor(config.alpha)))], requires_grad=True,
@@ -90,78 +94,56 @@ class BRACLearner(SAC):
         return ([*state_dicts, "behaviour", "behaviour.optimizer", "alpha_kl_optimizer"],
                 [*variables, "log_alpha_kl", "behaviour_fitted"])
 
-    def fit_behaviour(self, batch_size: int) -> float:
-        """Maximum likelihood of the dataset's actions under π_b (actions clipped inside (−1, 1))."""
+    def begin_block(self) -> None:
+        super().begin_block()
+        if not self.behaviour_fitted:
+            self.logger.record("train/behaviour_nll", self.fit_behaviour())
+
+    def fit_behaviour(self) -> float:
+        """Maximum likelihood of the dataset's actions under π_b (actions clipped inside (−1, 1)), before
+        the first update."""
         loss = torch.tensor(0.0)
-        for _ in range(self.brac.behaviour_steps):
-            data = self.replay_buffer.sample(batch_size)
+        for _ in range(self.config.behaviour_steps):
+            data = self.replay_buffer.sample(self.config.batch_size)
             mean, log_std, _ = self.behaviour.get_action_dist_params(data.observations)
             actions = data.actions.clamp(-1 + 1e-6, 1 - 1e-6)
             loss = -self.behaviour.action_dist.proba_distribution(mean, log_std).log_prob(actions).mean()
-            self.behaviour.optimizer.zero_grad()
-            loss.backward()
-            self.behaviour.optimizer.step()
+            optimizer_step(self.behaviour.optimizer, loss)
         self.behaviour_fitted.fill_(1)
         return float(loss.detach())
 
-    def train(self, gradient_steps: int, batch_size: int = 256) -> None:
-        cfg = self.brac
-        self.policy.set_training_mode(True)
-        if not self.behaviour_fitted:
-            self.logger.record("train/behaviour_nll", self.fit_behaviour(batch_size))
-        stats: dict[str, list[float]] = {k: [] for k in ("critic_loss", "actor_loss", "kl", "alpha", "ent_coef")}
-        for _ in range(gradient_steps):
-            data = self.replay_buffer.sample(batch_size)
-            obs = data.observations
-            actions, log_pi, kl = sampled_kl(self.actor, self.behaviour, obs, cfg.kl_samples)
-            ent_coef, _ = entropy_step(self, log_pi.reshape(-1, 1))
+    def update(self, data, step: int) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        obs = data.observations
+        actions, log_pi, kl = sampled_kl(self.actor, self.behaviour, obs, cfg.kl_samples)
+        ent_coef, _ = entropy_step(self, log_pi.reshape(-1, 1))
 
-            with torch.no_grad():
-                next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
-                next_q = torch.cat(self.critic_target(data.next_observations, next_actions), dim=1).min(dim=1, keepdim=True).values
-                target = data.rewards + (1 - data.dones) * self.gamma * (next_q - ent_coef * next_log_prob.reshape(-1, 1))
-            critic_loss = 0.5 * sum(F.mse_loss(q, target) for q in self.critic(obs, data.actions))
-            self.critic.optimizer.zero_grad()
-            critic_loss.backward()
-            self.critic.optimizer.step()
+        with torch.no_grad():
+            next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
+            next_q = torch.cat(self.critic_target(data.next_observations, next_actions), dim=1).min(dim=1, keepdim=True).values
+            target = data.rewards + (1 - data.dones) * cfg.gamma * (next_q - ent_coef * next_log_prob.reshape(-1, 1))
+        critic_loss = 0.5 * sum(F.mse_loss(q, target) for q in self.critic(obs, data.actions))
+        optimizer_step(self.critic.optimizer, critic_loss)
 
-            alpha = self.log_alpha_kl.exp().detach()
-            regularised = ent_coef * log_pi + alpha * kl
-            if self._n_updates >= cfg.warm_start:
-                repeated = obs.repeat_interleave(cfg.kl_samples, dim=0)
-                regularised = regularised - torch.cat(self.critic(repeated, actions), dim=1).min(dim=1).values
-            actor_loss = regularised.mean()
-            self.actor.optimizer.zero_grad()
-            actor_loss.backward()
-            self.actor.optimizer.step()
-            if cfg.divergence_target is not None:  # dual ascent: α grows while KL > target
-                alpha_loss = -(self.log_alpha_kl.exp() * (kl.detach().mean() - cfg.divergence_target))
-                self.alpha_kl_optimizer.zero_grad()
-                alpha_loss.backward()
-                self.alpha_kl_optimizer.step()
-            polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
-            self._n_updates += 1
-            for key, value in (("critic_loss", critic_loss), ("actor_loss", actor_loss), ("kl", kl.mean()),
-                               ("alpha", alpha), ("ent_coef", ent_coef)):
-                stats[key].append(value.item())
-        self.logger.record("train/n_updates", self._n_updates)
-        record_means(self.logger, stats)
+        alpha = self.log_alpha_kl.exp().detach()
+        regularised = ent_coef * log_pi + alpha * kl
+        if step >= cfg.warm_start:
+            repeated = obs.repeat_interleave(cfg.kl_samples, dim=0)
+            regularised = regularised - torch.cat(self.critic(repeated, actions), dim=1).min(dim=1).values
+        actor_loss = regularised.mean()
+        optimizer_step(self.actor.optimizer, actor_loss)
+        if cfg.divergence_target is not None:  # dual ascent: α grows while KL > target
+            alpha_loss = -(self.log_alpha_kl.exp() * (kl.detach().mean() - cfg.divergence_target))
+            optimizer_step(self.alpha_kl_optimizer, alpha_loss)
+        polyak_update(self.critic.parameters(), self.critic_target.parameters(), cfg.tau)
+        return {"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(), "kl": kl.detach().mean(),
+                "alpha": alpha.reshape(()), "ent_coef": ent_coef.detach().reshape(())}
 
 
-class BRACP(SB3Agent):
+class BRACP(SB3Agent, name="bracp", config=BRACConfig, learner=BRACLearner):
     """BRAC-p on the SB3 layer."""
-
-    name: ClassVar[str] = "bracp"
-    config_class: ClassVar[type[BRACConfig]] = BRACConfig
     config: BRACConfig
-
-    def learner_class(self):
-        return BRACLearner
 
     def learner_kwargs(self) -> dict[str, Any]:
         arch = {"pi": list(self.config.policy_arch), "qf": list(self.config.net_arch)}
         return super().learner_kwargs() | {"policy_kwargs": {"net_arch": arch}, "ent_coef": self.config.ent_coef}
-
-    def build(self) -> None:
-        super().build()
-        self.learner.setup_brac(self.config)

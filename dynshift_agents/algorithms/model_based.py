@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from sb3_contrib import TQC
@@ -83,19 +83,16 @@ class ModelBasedConfig(SB3Config):
                 "ent_coef_max": self.ent_coef_max}
 
 
-class ModelBasedAgent(SB3Agent):
+class ModelBasedAgent(SB3Agent, name="mbpo", config=ModelBasedConfig):
     """A policy learner trained on a dataset and world-model rollouts, without penalty (MBPO on a
     fixed dataset). Subclasses are the model-based algorithms."""
-
-    name: ClassVar[str] = "mbpo"
-    config_class: ClassVar[type[ModelBasedConfig]] = ModelBasedConfig
     config: ModelBasedConfig
 
     def __init__(self, env_id: str, world_model: WorldModel, dataset: Transitions | None = None,
                  config: ModelBasedConfig | None = None, seed: int = 0, env_kwargs: dict | None = None,
                  dataset_id: str | None = None, device: str = "cpu"):
-        self.world_model = world_model.eval()
-        self.model_env = ModelEnv(world_model, termination_fn(env_id))
+        self.world_model = world_model.to(device).eval()
+        self.model_env = ModelEnv(self.world_model, termination_fn(env_id))
         super().__init__(env_id, dataset, config, seed, env_kwargs, dataset_id, device)
 
     @classmethod
@@ -140,11 +137,20 @@ class ModelBasedAgent(SB3Agent):
 
     def _act(self, obs: torch.Tensor, rollout_index: torch.Tensor) -> torch.Tensor:
         """The current stochastic policy's actions in env units, for rollouts."""
-        policy_obs = self.encoder(obs, self.rollout_context(rollout_index)).to(self.learner.device)
-        squashed = self.learner.policy.actor(policy_obs, deterministic=False).cpu()
-        low = torch.as_tensor(self.action_space.low)
-        high = torch.as_tensor(self.action_space.high)
+        policy_obs = self.encoder(obs, self.rollout_context(rollout_index))
+        squashed = self.learner.policy.actor(policy_obs, deterministic=False)
+        low, high = self._action_bounds(squashed.device)
         return low + 0.5 * (squashed + 1.0) * (high - low)
+
+    def _action_bounds(self, device) -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.as_tensor(self.action_space.low, device=device),
+                torch.as_tensor(self.action_space.high, device=device))
+
+    def scale_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """Env-unit actions in the policy's [−1, 1] units, on their device (SB3's ``scale_action``, the same
+        float32 operations)."""
+        low, high = self._action_bounds(actions.device)
+        return 2.0 * ((actions - low) / (high - low)) - 1.0
 
     def encode_model_step(self, step: ModelStep) -> ModelStep:
         """A model step as it enters the buffer: changed by the algorithm, then encoded."""
@@ -155,15 +161,15 @@ class ModelBasedAgent(SB3Agent):
     def rollout(self) -> dict[str, float]:
         """One branched rollout into the model FIFO; returns statistics for the logger."""
         cfg = self.config
-        start = torch.as_tensor(self.dataset.obs[self.rng.integers(len(self.dataset), size=cfg.rollout_batch_size)])
+        start = torch.as_tensor(self.dataset.obs[self.rng.integers(len(self.dataset), size=cfg.rollout_batch_size)],
+                                device=self.device)
         self.learner.policy.set_training_mode(False)
         self.begin_rollout(cfg.rollout_batch_size)
-        count, reward_sum, lengths = 0, 0.0, torch.zeros(cfg.rollout_batch_size)
-        scale = self.learner.policy.scale_action
+        count, reward_sum, lengths = 0, 0.0, torch.zeros(cfg.rollout_batch_size, device=self.device)
         for step in rollout(self.model_env, self._act, start, cfg.rollout_length, cfg.rollout_chunk,
                             self.generator, self.encode_model_step):
-            self.replay_buffer.add_model(step.obs.numpy(), step.next_obs.numpy(), scale(step.actions.numpy()),
-                                         step.rewards.numpy(), step.dones.numpy())
+            self.replay_buffer.add_model(step.obs, step.next_obs, self.scale_actions(step.actions), step.rewards,
+                                         step.dones)
             count += len(step)
             reward_sum += float(step.rewards.sum())
             lengths[step.rollout_index] += 1

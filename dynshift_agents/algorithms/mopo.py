@@ -12,7 +12,6 @@ Deliberate deviations: none in the algorithm; CPU-scale presets shorten training
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 
@@ -54,11 +53,8 @@ def mopo_uncertainty(std: torch.Tensor) -> torch.Tensor:
     return std.norm(dim=-1).amax(dim=0)
 
 
-class MOPO(ModelBasedAgent):
+class MOPO(ModelBasedAgent, name="mopo", config=MOPOConfig):
     """MOPO on the offline base: penalised model rewards, SAC (or TQC) on the mixture."""
-
-    name: ClassVar[str] = "mopo"
-    config_class: ClassVar[type[MOPOConfig]] = MOPOConfig
     config: MOPOConfig
 
     def process_model_step(self, step: ModelStep) -> ModelStep:
