@@ -23,6 +23,18 @@ from typing import Any
 from dynshift_agents.run_options import DEFAULTS, DEVICE_CHOICES, RunOptions, check_device, resolve_device
 
 
+class UsageError(SystemExit):
+    """A command-line usage error: its message on stderr, exit status 2 (as argparse's own errors)."""
+
+    def __init__(self, message: str):
+        print(f"dynshift: error: {message}", file=sys.stderr)
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def add_shift_options(parser: argparse.ArgumentParser) -> None:
     """``--mass``, ``--damping``, ``--friction``, ``--gravity``, ``--joint-range``, ``--crippled-legs``,
     ``--morphology`` and ``--env-kwargs JSON``."""
@@ -48,7 +60,7 @@ def add_shift_options(parser: argparse.ArgumentParser) -> None:
 def shift_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The env keywords the shift options of ``args`` ask for."""
     if not isinstance(args.env_kwargs, dict):
-        raise SystemExit(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}")
+        raise UsageError(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}")
     kwargs = dict(args.env_kwargs)
     if args.mass is not None:
         kwargs["mass"] = args.mass
@@ -86,13 +98,13 @@ def _multiplier_option(option: str, values: list[str]) -> float | dict[str, floa
         try:
             return float(text)
         except ValueError:
-            raise SystemExit(f"{option}: {text!r} is not a number; give K or NAME=K ...") from None
+            raise UsageError(f"{option}: {text!r} is not a number; give K or NAME=K ...") from None
 
     if len(values) == 1 and "=" not in values[0]:
         return number(values[0])
     pairs = [value.partition("=") for value in values]
     if any(not name or not sep for name, sep, _ in pairs):
-        raise SystemExit(f"{option}: give one number K, or NAME=K pairs, got {' '.join(values)}")
+        raise UsageError(f"{option}: give one number K, or NAME=K pairs, got {' '.join(values)}")
     return {name: number(value) for name, _, value in pairs}
 
 
@@ -102,7 +114,7 @@ def _collect(args: argparse.Namespace) -> None:
     size = args.size
     if args.d4rl_size:
         if size is not None:
-            raise SystemExit("--size and --d4rl-size exclude each other")
+            raise UsageError("--size and --d4rl-size exclude each other")
         size = D4RL_SIZES[args.kind]
     dataset = collect(args.env, args.kind, size=size, seed=args.seed, dataset_id=args.dataset_id,
                       env_kwargs=shift_kwargs(args), overwrite=args.overwrite, policies=args.policies)
@@ -153,7 +165,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise SystemExit(f"--set takes KEY=VALUE, got {pair!r}")
+            raise UsageError(f"--set takes KEY=VALUE, got {pair!r}")
         values[key.replace("-", "_")] = _value(value)
     return values
 
@@ -193,7 +205,7 @@ def _train(args: argparse.Namespace) -> None:
         from dynshift_agents.algorithms import algorithm_class
 
         if not args.dataset:
-            raise SystemExit("dynshift train world-model needs --dataset")
+            raise UsageError("dynshift train world-model needs --dataset")
 
         base = algorithm_class(args.model_for).world_model_config()
         config = dataclasses.replace(base, **overrides)
@@ -208,7 +220,7 @@ def _train(args: argparse.Namespace) -> None:
         overrides["learner"] = args.learner
     if args.algorithm == "dara":
         if not (args.base and args.target_dataset and args.source_dataset):
-            raise SystemExit("dynshift train dara needs --base, --target-dataset and --source-dataset")
+            raise UsageError("dynshift train dara needs --base, --target-dataset and --source-dataset")
         from dynshift_agents.algorithms import algorithm_class
 
         dara_overrides = parse_overrides(args.dara_set) | ({"eta": args.eta} if args.eta is not None else {})
@@ -223,7 +235,7 @@ def _train(args: argparse.Namespace) -> None:
         print(f"dara + {agent.name} trained for {agent.gradient_steps} gradient steps")
         return
     if not args.dataset:
-        raise SystemExit(f"dynshift train {args.algorithm} needs --dataset")
+        raise UsageError(f"dynshift train {args.algorithm} needs --dataset")
     agent = experiment.train(args.algorithm, args.dataset, seed=args.seed, out=args.out, overrides=overrides,
                              world_model=args.world_model, options=options)
     print(f"{agent.name} trained for {agent.gradient_steps} gradient steps; checkpoint in "
@@ -399,7 +411,7 @@ def _sweep(args: argparse.Namespace) -> None:
     if args.seeds is not None:  # one part of a study split across sessions or machines
         unknown = sorted(set(args.seeds) - set(spec.seeds))
         if unknown:
-            raise SystemExit(f"dynshift sweep: --seeds {unknown} not in the spec's seeds {list(spec.seeds)}")
+            raise UsageError(f"dynshift sweep: --seeds {unknown} not in the spec's seeds {list(spec.seeds)}")
         spec = dataclasses.replace(spec, seeds=tuple(s for s in spec.seeds if s in args.seeds))
     tasks = build_plan(spec)
     todo = [t for t in tasks if not t.is_done()]

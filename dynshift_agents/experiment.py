@@ -25,8 +25,8 @@ from dynshift_agents.adaptation import DARA, DARAConfig
 from dynshift_agents.algorithms import algorithm_class, describe, needs_world_model
 from dynshift_agents.behaviour import references
 from dynshift_agents.data import Transitions, load_dataset, load_transitions
-from dynshift_agents.data.transitions import concatenate
 from dynshift_agents.data.scores import d4rl_score, normalised_score
+from dynshift_agents.data.transitions import concatenate
 from dynshift_agents.evaluation import episode_returns
 from dynshift_agents.home import dynshift_home
 from dynshift_agents.run_options import RunOptions, resolve_device

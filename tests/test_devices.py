@@ -7,7 +7,6 @@ cases run everywhere; the ``cuda`` ones where a CUDA device is present (skipped 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 
 import numpy as np

@@ -42,6 +42,7 @@ from stable_baselines3.common.logger import CSVOutputFormat, Logger, configure
 from tqdm.auto import tqdm
 
 from dynshift_agents.algorithms.encoder import ObservationEncoder
+from dynshift_agents.checks import POSITIVE, Range, check_ranges
 from dynshift_agents.data.transitions import Transitions
 from dynshift_agents.run_options import resolve_device
 
@@ -59,6 +60,12 @@ class AgentConfig:
     the mean |Q| on a batch exceeds this (RAMBO's "—", a value function that diverged)."""
     standardise_states: bool = False
     """The policy sees (s − mean) / std of the dataset's states."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"q_limit": POSITIVE}
+    """Each field's valid range (a subclass adds its own): checked when the config is built."""
+
+    def __post_init__(self):
+        check_ranges(self)
 
     @classmethod
     def for_dataset(cls, dataset_id: str, **overrides) -> "AgentConfig":

@@ -32,12 +32,13 @@ whose rollouts are penalised before T_z is applied).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
 
 from dynshift_agents.algorithms.mopo import MOPO, MOPOConfig
+from dynshift_agents.checks import POSITIVE, Range
 from dynshift_agents.rollout import ModelStep
 
 
@@ -62,6 +63,8 @@ AUGMENTATIONS: dict[str, Callable] = {"das": das, "rad": rad, "rans": rans}
 @dataclass
 class AugWMConfig(MOPOConfig):
     """AugWM: MOPO's settings plus the augmentation."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"z_low": POSITIVE, "z_high": POSITIVE}
 
     augmentation: str = "das"
     """``"das"``, ``"rad"`` or ``"rans"``."""

@@ -18,6 +18,7 @@ deterministically gives tanh(μ(s)). TD(λ) targets, not Monte-Carlo returns-to-
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -27,11 +28,15 @@ from stable_baselines3 import SAC
 from dynshift_agents.algorithms.agent import optimizer_step
 from dynshift_agents.algorithms.behaviour_models import mlp
 from dynshift_agents.algorithms.sb3 import OfflineLearner, SB3Agent, SB3Config, tanh_mean_log_likelihood
+from dynshift_agents.checks import COUNT, FRACTION, POSITIVE, Range
 
 
 @dataclass
 class AWRConfig(SB3Config):
     """AWR's hyperparameters (paper, Table 2), with the dataset as the buffer."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"beta": POSITIVE, "max_weight": POSITIVE, "td_lambda": FRACTION,
+                                          "value_refresh": COUNT}
 
     net_arch: tuple[int, ...] = (128, 64)
     """Hidden layers of the policy and of V (the paper's 128-64)."""

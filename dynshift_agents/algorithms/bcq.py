@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -29,11 +29,15 @@ from stable_baselines3.common.utils import polyak_update
 from dynshift_agents.algorithms.agent import optimizer_step
 from dynshift_agents.algorithms.behaviour_models import BehaviourVAE, mlp
 from dynshift_agents.algorithms.sb3 import OfflineLearner, SB3Agent, SB3Config
+from dynshift_agents.checks import COUNT, FRACTION, NON_NEGATIVE, Range, SIZES
 
 
 @dataclass
 class BCQConfig(SB3Config):
     """BCQ's hyperparameters (paper and original code)."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"phi": NON_NEGATIVE, "lmbda": FRACTION, "target_samples": COUNT,
+                                          "act_samples": COUNT, "vae_hidden": SIZES}
 
     net_arch: tuple[int, ...] = (400, 300)
     """Hidden layers of the perturbation network and of each critic."""

@@ -24,7 +24,7 @@ steps).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +35,7 @@ from dynshift_agents.algorithms.agent import optimizer_step
 from dynshift_agents.algorithms.bcq import soft_clipped_target
 from dynshift_agents.algorithms.behaviour_models import BehaviourVAE
 from dynshift_agents.algorithms.sb3 import OfflineLearner, SB3Agent, SB3Config
+from dynshift_agents.checks import COUNT, FRACTION, NON_NEGATIVE, POSITIVE, Range, SIZES, STEPS, check_choice
 
 KERNELS = ("laplacian", "gaussian")
 
@@ -42,6 +43,11 @@ KERNELS = ("laplacian", "gaussian")
 @dataclass
 class BEARConfig(SB3Config):
     """BEAR's hyperparameters (official code)."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"actor_learning_rate": POSITIVE, "sigma": POSITIVE, "mmd_samples": COUNT,
+                                          "epsilon": NON_NEGATIVE, "lagrange_learning_rate": POSITIVE,
+                                          "warmup_steps": STEPS, "target_samples": COUNT, "lmbda": FRACTION,
+                                          "vae_hidden": SIZES}
 
     actor_learning_rate: float = 1e-4
     """The actor's learning rate (``learning_rate`` is the critics' and the VAE's)."""
@@ -64,8 +70,7 @@ class BEARConfig(SB3Config):
     def __post_init__(self):
         super().__post_init__()
         self.vae_hidden = tuple(self.vae_hidden)
-        if self.kernel not in KERNELS:
-            raise ValueError(f"unknown kernel {self.kernel!r}; choose one of {list(KERNELS)}")
+        check_choice(self, "kernel", KERNELS)
 
     @classmethod
     def for_dataset(cls, dataset_id: str, **overrides) -> "BEARConfig":

@@ -2,27 +2,34 @@
 Nachum, 2019).
 
 First a behaviour policy π_b (a tanh-Gaussian of the policy's architecture) is fitted to the dataset
-by maximum likelihood for ``behaviour_steps``. Then SAC, with the actor's loss augmented by the
-divergence from π_b:
+by maximum likelihood for ``behaviour_steps``. Then an actor-critic whose actor's loss is the
+divergence-regularised value, as the official primal agent:
 
-    actor:  mean over s and ``kl_samples`` actions a ~ π(·|s) of
-            α_ent·log π(a|s) − min_i Q_i(s, a) + α·(log π(a|s) − log π_b(a|s)),
+    actor:   mean over s and ``kl_samples`` actions a ~ π(·|s) of
+             −min_i Q_i(s, a) + α·(log π(a|s) − log π_b(a|s)),
+    critics: regress on r + γ(1 − done)·min_i Q̄_i(s', a'),  a' ~ π(·|s'),
 
-the last term a sampled estimate of α·KL(π‖π_b) (log-densities of the same pre-tanh samples). α is
+the KL term a sampled estimate of α·KL(π‖π_b) (log-densities of the same pre-tanh samples). α is
 fixed (0.1, the official setting) or, with ``divergence_target`` set, learnt by dual ascent so that
-the KL stays near it. No value penalty: the critics' target is SAC's. During the first
-``warm_start`` steps the actor minimises α_ent·log π + α·KL only (no Q), as the official code's warm
-start. Networks as the official code: critics 300-300, policy 200-200.
+the KL stays near it. No value penalty (BRAC-p). During the first ``warm_start`` steps the actor
+minimises α·KL only (no Q), as the official code's warm start. Networks as the official code: critics
+300-300, policy 200-200; the policy's (and π_b's) log-std clipped to [−5, 0], the official range.
+
+``ent_coef="auto"`` with ``log_std_range=(-20, 2)`` is SB3's SAC instead: an entropy term
+α_ent·log π(a|s) in the actor's loss and −α_ent·log π(a'|s') in the critics' target, α_ent tuned
+from 1.0 towards an entropy of −|A|, SB3's log-std range. That was DynShift's BRAC-p until issue 38
+(its results are labelled so in docs/results).
 
 Deliberate deviations: learning rates are SB3's 3e-4 for all networks (the official code's differ
-per environment); the behaviour policy is one tanh-Gaussian (the official code offers mixtures too).
+per environment); the behaviour policy is one tanh-Gaussian (the official code offers mixtures too);
+the actor and critics are SB3's SAC networks (a state-dependent log-std head, as the official code).
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -32,11 +39,16 @@ from stable_baselines3.common.utils import polyak_update
 from dynshift_agents.algorithms.agent import optimizer_step
 from dynshift_agents.algorithms.fused_sac import entropy_step
 from dynshift_agents.algorithms.sb3 import OfflineLearner, SB3Agent, SB3Config
+from dynshift_agents.checks import COUNT, POSITIVE, Range, SIZES, STEPS, check_ent_coef
 
 
 @dataclass
 class BRACConfig(SB3Config):
     """BRAC-p's hyperparameters (official code)."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"policy_arch": SIZES, "alpha": POSITIVE,
+                                          "divergence_target": Range(optional=True), "alpha_learning_rate": POSITIVE,
+                                          "kl_samples": COUNT, "behaviour_steps": STEPS, "warm_start": STEPS}
 
     net_arch: tuple[int, ...] = (300, 300)
     """Hidden layers of each critic."""
@@ -53,11 +65,36 @@ class BRACConfig(SB3Config):
     """Maximum-likelihood steps of the behaviour policy before training."""
     warm_start: int = 20_000
     """Steps in which the actor trains without Q."""
-    ent_coef: str | float = "auto"
+    ent_coef: str | float = 0.0
+    """The entropy term's coefficient in the actor's loss and the critics' target: 0, the official
+    primal agent (no entropy term); ``"auto"``, SB3's SAC term (tuned from 1.0 to an entropy of −|A|)."""
+    log_std_range: tuple[float, float] = (-5.0, 0.0)
+    """The clip of the policy's and π_b's log-std: the official [−5, 0]; SB3's SAC uses (−20, 2)."""
 
     def __post_init__(self):
         super().__post_init__()
-        self.policy_arch = tuple(self.policy_arch)
+        self.policy_arch = tuple(self.policy_arch) if isinstance(self.policy_arch, list) else self.policy_arch
+        self.log_std_range = tuple(self.log_std_range)
+        check_ent_coef(self)
+        low, high = self.log_std_range
+        if not (isinstance(low, (int, float)) and isinstance(high, (int, float)) and low < high):
+            raise ValueError(f"BRACConfig.log_std_range must be (low, high) with low < high, got {self.log_std_range!r}")
+
+    @property
+    def entropy_term(self) -> bool:
+        """Whether the actor's loss and the critics' target carry SAC's entropy term."""
+        return not (isinstance(self.ent_coef, (int, float)) and self.ent_coef == 0)
+
+
+def clip_log_std(actor, low: float, high: float) -> None:
+    """Clip an SB3 SAC actor's log-std to [low, high] (SB3 clips it to [−20, 2]; this clip follows it)."""
+    sb3_params = actor.get_action_dist_params
+
+    def get_action_dist_params(obs):
+        mean, log_std, kwargs = sb3_params(obs)
+        return mean, log_std.clamp(low, high), kwargs
+
+    actor.get_action_dist_params = get_action_dist_params
 
 
 def sampled_kl(actor, behaviour, obs: torch.Tensor, samples: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -83,6 +120,8 @@ class BRACLearner(OfflineLearner, SAC):
         super()._setup_model()
         config = self.config
         self.behaviour = copy.deepcopy(self.actor)  # same architecture, trained by maximum likelihood
+        for actor in (self.actor, self.behaviour):
+            clip_log_std(actor, *config.log_std_range)
         self.behaviour.optimizer = torch.optim.Adam(self.behaviour.parameters(), lr=config.learning_rate)
         self.log_alpha_kl = torch.tensor([float(torch.log(torch.tensor(config.alpha)))], requires_grad=True,
                                          device=self.device)
@@ -121,12 +160,14 @@ class BRACLearner(OfflineLearner, SAC):
         with torch.no_grad():
             next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
             next_q = torch.cat(self.critic_target(data.next_observations, next_actions), dim=1).min(dim=1, keepdim=True).values
-            target = data.rewards + (1 - data.dones) * cfg.gamma * (next_q - ent_coef * next_log_prob.reshape(-1, 1))
+            if cfg.entropy_term:
+                next_q = next_q - ent_coef * next_log_prob.reshape(-1, 1)
+            target = data.rewards + (1 - data.dones) * cfg.gamma * next_q
         critic_loss = 0.5 * sum(F.mse_loss(q, target) for q in self.critic(obs, data.actions))
         optimizer_step(self.critic.optimizer, critic_loss)
 
         alpha = self.log_alpha_kl.exp().detach()
-        regularised = ent_coef * log_pi + alpha * kl
+        regularised = alpha * kl + (ent_coef * log_pi if cfg.entropy_term else 0)
         if step >= cfg.warm_start:
             repeated = obs.repeat_interleave(cfg.kl_samples, dim=0)
             regularised = regularised - torch.cat(self.critic(repeated, actions), dim=1).min(dim=1).values

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -32,11 +32,16 @@ from stable_baselines3.common.utils import polyak_update
 from dynshift_agents.algorithms.agent import optimizer_step
 from dynshift_agents.algorithms.fused_sac import entropy_step
 from dynshift_agents.algorithms.sb3 import OfflineLearner, SB3Agent, SB3Config
+from dynshift_agents.checks import COUNT, NON_NEGATIVE, POSITIVE, Range, check_ent_coef
 
 
 @dataclass
 class CQLConfig(SB3Config):
     """CQL's hyperparameters on MuJoCo (official code and paper)."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"actor_learning_rate": POSITIVE, "conservative_weight": NON_NEGATIVE,
+                                          "n_actions": COUNT, "lagrange_gap": Range(optional=True),
+                                          "lagrange_learning_rate": POSITIVE}
 
     net_arch: tuple[int, ...] = (256, 256, 256)
     """Hidden layers of actor and critics (3×256 in the official code)."""
@@ -53,6 +58,10 @@ class CQLConfig(SB3Config):
     """Subtract the entropy term in the target (SAC's backup); ``False``: the deterministic backup."""
     ent_coef: str | float = "auto"
     """SAC's entropy coefficient; ``"auto"`` tunes it to a target entropy of −dim(A)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_ent_coef(self)
 
 
 def conservative_term(q_data: torch.Tensor, q_random: torch.Tensor, q_current: torch.Tensor,

@@ -29,7 +29,6 @@ papers' size, a preset); actions are in [−1, 1] (the env's box rescaled).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -39,11 +38,20 @@ from torch import nn
 
 from dynshift_agents.algorithms.agent import Agent, AgentConfig, optimizer_step
 from dynshift_agents.algorithms.behaviour_models import mlp
+from dynshift_agents.checks import COUNT, FRACTION, NON_NEGATIVE, POSITIVE, Range, SIZES
 
 
 @dataclass
 class FBConfig(AgentConfig):
     """FB's settings: the public implementations' values, CPU-scale networks and batch."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"z_dim": COUNT, "gamma": Range(0, 1, low_open=True, high_open=True),
+                                          "learning_rate": POSITIVE, "tau": Range(0, 1, low_open=True),
+                                          "batch_size": Range(2, integer=True), "z_mix_ratio": FRACTION,
+                                          "orthonormality_coef": NON_NEGATIVE, "forward_hidden": SIZES,
+                                          "forward_embedding": COUNT, "head_hidden": SIZES, "backward_hidden": SIZES,
+                                          "actor_hidden": SIZES, "actor_noise": NON_NEGATIVE, "noise_clip": NON_NEGATIVE,
+                                          "inference_samples": COUNT}
 
     absent_from_older_checkpoints: ClassVar[dict[str, Any]] = {"input_layer_norm": False}
 
@@ -79,10 +87,9 @@ class FBConfig(AgentConfig):
 
     def __post_init__(self):
         for name in ("forward_hidden", "head_hidden", "backward_hidden", "actor_hidden"):
-            setattr(self, name, tuple(getattr(self, name)))
-        if self.z_dim < 1 or self.batch_size < 2 or not 0 <= self.z_mix_ratio <= 1 or not 0 < self.gamma < 1:
-            raise ValueError(f"need z_dim ≥ 1, batch_size ≥ 2, z_mix_ratio in [0, 1], gamma in (0, 1); got "
-                             f"{dataclasses.asdict(self)}")
+            if isinstance(getattr(self, name), list):
+                setattr(self, name, tuple(getattr(self, name)))
+        super().__post_init__()
 
 
 PAPER_SCALE = dict(forward_hidden=(1024,), forward_embedding=512, head_hidden=(1024,), backward_hidden=(256, 256, 256),

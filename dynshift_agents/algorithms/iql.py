@@ -20,6 +20,7 @@ The actor's learning rate is constant (the official code decays it with a cosine
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ from torch import nn
 
 from dynshift_agents.algorithms.agent import optimizer_step
 from dynshift_agents.algorithms.sb3 import OfflineLearner, SB3Agent, SB3Config, tanh_mean_log_likelihood
+from dynshift_agents.checks import POSITIVE, Range
 from dynshift_agents.data.transitions import Transitions
 
 
@@ -47,14 +49,8 @@ class IQLConfig(SB3Config):
     scale_rewards: bool = True
     """Rewards × 1000 / (max − min episode return of the dataset), as the official code on MuJoCo."""
 
-    def __post_init__(self):
-        super().__post_init__()
-        if not 0.0 < self.expectile < 1.0:
-            raise ValueError(f"expectile must be in (0, 1) (0.5 is the mean; IQL uses 0.7), got {self.expectile!r}")
-        if not self.beta > 0.0:
-            raise ValueError(f"beta must be > 0 (the inverse temperature of exp(β·A)), got {self.beta!r}")
-        if not self.max_weight > 0.0:
-            raise ValueError(f"max_weight must be > 0, got {self.max_weight!r}")
+    RANGES: ClassVar[dict[str, Range]] = {"expectile": Range(0, 1, low_open=True, high_open=True), "beta": POSITIVE,
+                                          "max_weight": POSITIVE}
 
 
 def expectile_loss(diff: torch.Tensor, expectile: float) -> torch.Tensor:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from sb3_contrib import TQC
@@ -26,6 +26,7 @@ from stable_baselines3 import SAC
 from dynshift_agents.algorithms.agent import AgentConfig
 from dynshift_agents.algorithms.fused_sac import FusedSAC
 from dynshift_agents.algorithms.sb3 import SB3Agent, SB3Config
+from dynshift_agents.checks import COUNT, FRACTION, Range, check_choice, check_ent_coef
 from dynshift_agents.data.transitions import Transitions
 from dynshift_agents.rollout import ModelEnv, ModelStep, rollout
 from dynshift_agents.termination import termination_fn
@@ -39,6 +40,12 @@ SAC (the same maths, its own ``train()``), and sb3-contrib's TQC."""
 @dataclass
 class ModelBasedConfig(SB3Config):
     """Offline model-based training; defaults are MOPO's, except where a CPU-scale value is noted."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"rollout_freq": COUNT, "rollout_batch_size": COUNT, "rollout_length": COUNT,
+                                          "retain_rounds": COUNT, "real_ratio": FRACTION, "rollout_chunk": COUNT,
+                                          "actor_learning_rate": Range(0, low_open=True, optional=True),
+                                          "ent_coef_learning_rate": Range(0, low_open=True, optional=True),
+                                          "ent_coef_max": Range(0, low_open=True, optional=True)}
 
     learner: str = "sac"
     """``"sac"`` (SB3's SAC with the fused update), ``"sac-sb3"`` (SB3's own ``SAC.train()``) or
@@ -66,17 +73,11 @@ class ModelBasedConfig(SB3Config):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.learner not in LEARNERS:
-            raise ValueError(f"unknown learner {self.learner!r}; choose one of {sorted(LEARNERS)}")
+        check_choice(self, "learner", sorted(LEARNERS))
+        check_ent_coef(self)
         extra = {k: v for k, v in self.sac_options().items() if v is not None}
         if extra and self.learner != "sac":
             raise ValueError(f"{sorted(extra)} need learner 'sac' (the fused update), not {self.learner!r}")
-        for name in ("rollout_freq", "rollout_batch_size", "rollout_length", "retain_rounds", "rollout_chunk"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer ≥ 1, got {value!r}")
-        if not 0.0 <= self.real_ratio <= 1.0:
-            raise ValueError(f"real_ratio must be in [0, 1], got {self.real_ratio!r}")
 
     def sac_options(self) -> dict[str, float | None]:
         return {"actor_learning_rate": self.actor_learning_rate, "ent_coef_learning_rate": self.ent_coef_learning_rate,

@@ -12,10 +12,12 @@ Deliberate deviations: none in the algorithm; CPU-scale presets shorten training
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from dynshift_agents.algorithms.model_based import ModelBasedAgent, ModelBasedConfig
+from dynshift_agents.checks import NON_NEGATIVE, Range
 from dynshift_agents.data.catalog import robot_and_kind
 from dynshift_agents.rollout import ModelStep
 
@@ -23,6 +25,8 @@ from dynshift_agents.rollout import ModelStep
 @dataclass
 class MOPOConfig(ModelBasedConfig):
     """MOPO's hyperparameters (paper and official code)."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"penalty_coef": NON_NEGATIVE}
 
     penalty_coef: float = 1.0
     """λ: weight of the uncertainty penalty."""

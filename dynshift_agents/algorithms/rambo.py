@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from dynshift_agents.algorithms.agent import optimizer_step
 from dynshift_agents import precision
+from dynshift_agents.algorithms.agent import optimizer_step
 from dynshift_agents.algorithms.model_based import ModelBasedAgent, ModelBasedConfig
+from dynshift_agents.checks import COUNT, NON_NEGATIVE, POSITIVE, Range, STEPS, check_choice
 from dynshift_agents.data.catalog import robot_and_kind
 from dynshift_agents.data.transitions import Transitions
 from dynshift_agents.world_model import WorldModelConfig
@@ -41,6 +43,10 @@ from dynshift_agents.world_model import WorldModelConfig
 @dataclass
 class RAMBOConfig(ModelBasedConfig):
     """RAMBO's hyperparameters (paper Table 2 and official code); CPU-scale presets elsewhere."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"adversary_weight": NON_NEGATIVE, "adversary_steps": STEPS,
+                                          "adversary_batch_size": COUNT, "adversary_learning_rate": POSITIVE,
+                                          "bc_steps": STEPS, "bc_learning_rate": POSITIVE}
 
     rollout_length: int = 5
     """h: model steps per rollout, for the policy's data and for adversary steps."""
@@ -62,8 +68,7 @@ class RAMBOConfig(ModelBasedConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.adversary_reduction not in ("sum", "mean"):
-            raise ValueError(f"adversary_reduction must be 'sum' or 'mean', got {self.adversary_reduction!r}")
+        check_choice(self, "adversary_reduction", ("sum", "mean"))
 
     @classmethod
     def for_dataset(cls, dataset_id: str, **overrides) -> "RAMBOConfig":

@@ -32,6 +32,7 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
 from dynshift_agents.algorithms.agent import Agent, AgentConfig
 from dynshift_agents.buffers import MixedReplayBuffer
+from dynshift_agents.checks import COUNT, DISCOUNT, POSITIVE, SIZES, Range
 from dynshift_agents.data.transitions import Transitions
 
 
@@ -48,10 +49,12 @@ class SB3Config(AgentConfig):
     learner_kwargs: dict = dataclasses.field(default_factory=dict)
     """Extra keyword arguments of the SB3 learner (e.g. TQC's ``top_quantiles_to_drop_per_net``)."""
 
+    RANGES: ClassVar[dict[str, Range]] = {"batch_size": COUNT, "learning_rate": POSITIVE, "gamma": DISCOUNT,
+                                          "tau": Range(0, 1, low_open=True), "net_arch": SIZES}
+
     def __post_init__(self):
-        self.net_arch = tuple(self.net_arch)
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be ≥ 1, got {self.batch_size}")
+        self.net_arch = tuple(self.net_arch) if isinstance(self.net_arch, (list, tuple)) else self.net_arch
+        super().__post_init__()
 
 
 class OfflineLearner:
@@ -74,6 +77,11 @@ class OfflineLearner:
     def update(self, batch: ReplayBufferSamples, step: int) -> dict[str, torch.Tensor]:
         """One gradient step on ``batch``; ``step`` counts the updates before it. Returns detached metrics."""
         raise NotImplementedError
+
+    def train(self, gradient_steps: int, batch_size: int = 256) -> None:
+        """Refused: the inherited SB3 ``train()`` would run SB3's own algorithm (TD3, SAC), not this one."""
+        raise TypeError(f"{type(self).__name__} trains through its agent (agent.learn or agent.train_block), "
+                        "one update(batch, step) per batch; SB3's train() would run a different algorithm")
 
 
 class SpacesOnlyEnv(gym.Env):

@@ -12,6 +12,7 @@ standardisation shared with every DynShift agent.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +21,7 @@ from stable_baselines3.common.utils import polyak_update
 
 from dynshift_agents.algorithms.agent import optimizer_step
 from dynshift_agents.algorithms.sb3 import OfflineLearner, SB3Agent, SB3Config
+from dynshift_agents.checks import COUNT, NON_NEGATIVE, Range
 
 
 @dataclass
@@ -36,6 +38,9 @@ class TD3BCConfig(SB3Config):
     """Critic updates per actor (and target) update."""
     standardise_states: bool = True
     """States standardised by the dataset's mean and std, as in the paper."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"alpha": NON_NEGATIVE, "policy_noise": NON_NEGATIVE, "noise_clip": NON_NEGATIVE,
+                                          "policy_delay": COUNT}
 
 
 def td3bc_actor_loss(q: torch.Tensor, pi: torch.Tensor, actions: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
