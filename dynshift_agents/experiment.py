@@ -191,14 +191,15 @@ def train_dara(base: str, target_id: str, source_id: str, gradient_steps: int | 
     out.mkdir(parents=True, exist_ok=True)
     target, source = load_transitions(target_id), load_transitions(source_id)
     config = DARAConfig(**(dara_overrides or {}))
+    device = resolve_device(RunOptions.of(train_kwargs.get("options"), device=train_kwargs.get("device")).device)
     classifiers = out / "dara.pt"
     if classifiers.exists():
-        dara = DARA.load(classifiers)
+        dara = DARA.load(classifiers, device=device)
         if dara.config != config:
             raise FileExistsError(f"{out} holds DARA classifiers with other settings ({dataclasses.asdict(dara.config)}); "
                                   "choose another --out")
     else:
-        dara = DARA(target.obs.shape[1], target.actions.shape[1], config)
+        dara = DARA(target.obs.shape[1], target.actions.shape[1], config, device=device)
         report = dara.fit(source, target, seed=seed)
         dara.save(classifiers)
         print(f"DARA classifiers: held-out accuracy (s,a,s') {report['sas_accuracy']:.3f}, (s,a) "

@@ -161,3 +161,18 @@ def test_a_sweep_spec_takes_a_device_and_refuses_a_bad_one(tmp_path):
         parse_spec(values | {"device": "gpu"})
     with pytest.raises(SpecError, match="budget: eval_episodes must be an integer ≥ 1"):
         parse_spec(values | {"budget": {"gradient_steps": 100, "eval_episodes": 0}})
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_dara_classifiers_train_on_the_device_and_give_the_cpus_numbers(device):
+    from dynshift_agents.adaptation import DARA, DARAConfig
+
+    source, target = synthetic_dataset(400), synthetic_dataset(300)
+    target = dataclasses.replace(target, next_obs=target.next_obs + 0.5)
+    config = DARAConfig(hidden=(16,), steps=50)
+    on_device, on_cpu = DARA(OBS, ACT, config, device=device), DARA(OBS, ACT, config)
+    on_device.fit(source, target, seed=0)
+    on_cpu.fit(source, target, seed=0)
+    assert all(p.device.type == torch.device(device).type
+               for p in [*on_device.q_sas.parameters(), *on_device.q_sa.parameters()])
+    np.testing.assert_allclose(on_device.delta_r(source), on_cpu.delta_r(source), rtol=1e-4, atol=1e-5)
