@@ -153,12 +153,17 @@ class _WritesAFile:
         return (open, (self.path, "w"))
 
 
+def write_payload(path, key: str, marker) -> None:
+    """A file that, if unpickled, would create ``marker`` (what a malicious checkpoint could do)."""
+    with open(path, "wb") as f:
+        pickle.dump({key: _WritesAFile(str(marker))}, f, protocol=2)
+
+
 def test_a_checkpoint_carrying_a_pickle_payload_is_refused_and_never_runs(tiny, tmp_path):
     _, data = tiny
     make("bc", data).save(tmp_path / "ckpt")
     marker = tmp_path / "pwned"
-    with open(tmp_path / "ckpt" / "tensors.pt", "wb") as f:
-        pickle.dump({"agent": _WritesAFile(str(marker))}, f, protocol=2)
+    write_payload(tmp_path / "ckpt" / "tensors.pt", "agent", marker)
     with pytest.raises(UnsafeCheckpointError, match="not loaded"):
         load(tmp_path / "ckpt")
     assert not marker.exists()
@@ -172,8 +177,7 @@ def test_world_model_pt_in_a_checkpoint_is_read_safely(tmp_path):
     from dynshift_agents.world_model import WorldModel
 
     marker = tmp_path / "pwned"
-    with open(tmp_path / "world_model.pt", "wb") as f:
-        pickle.dump({"config": _WritesAFile(str(marker))}, f, protocol=2)
+    write_payload(tmp_path / "world_model.pt", "config", marker)
     with pytest.raises(pickle.UnpicklingError):
         WorldModel.load(tmp_path / "world_model.pt")
     assert not marker.exists()
@@ -185,8 +189,7 @@ def test_dara_classifiers_carrying_a_pickle_payload_are_refused_and_never_run(tm
     DARA(3, 1, DARAConfig(hidden=(8,))).save(tmp_path / "dara.pt")
     assert DARA.load(tmp_path / "dara.pt").config == DARAConfig(hidden=(8,))  # the real file loads
     marker = tmp_path / "pwned"
-    with open(tmp_path / "dara.pt", "wb") as f:
-        pickle.dump({"dims": _WritesAFile(str(marker))}, f, protocol=2)
+    write_payload(tmp_path / "dara.pt", "dims", marker)
     with pytest.raises(pickle.UnpicklingError):
         DARA.load(tmp_path / "dara.pt")
     assert not marker.exists()
@@ -198,8 +201,7 @@ def test_a_shipped_behaviour_policy_carrying_a_pickle_payload_is_refused_and_nev
     marker = tmp_path / "pwned"
     policies = tmp_path / "policies"
     policies.mkdir()
-    with open(policies / "hopper-medium.pt", "wb") as f:
-        pickle.dump({"actor": _WritesAFile(str(marker))}, f, protocol=2)
+    write_payload(policies / "hopper-medium.pt", "actor", marker)
     monkeypatch.setattr(behaviour.resources, "files", lambda package: policies)
     with pytest.raises(pickle.UnpicklingError):
         behaviour.load_policy("hopper", "medium")

@@ -37,7 +37,7 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.utils import polyak_update
 
 from dynshift_agents.algorithms.agent import optimizer_step
-from dynshift_agents.algorithms.fused_sac import entropy_step
+from dynshift_agents.algorithms.fused_sac import entropy_step, sac_target
 from dynshift_agents.algorithms.sb3 import OfflineLearner, SB3Agent, SB3Config
 from dynshift_agents.checks import COUNT, POSITIVE, Range, SIZES, STEPS, check_ent_coef
 
@@ -157,12 +157,7 @@ class BRACLearner(OfflineLearner, SAC):
         actions, log_pi, kl = sampled_kl(self.actor, self.behaviour, obs, cfg.kl_samples)
         ent_coef, _ = entropy_step(self, log_pi.reshape(-1, 1))
 
-        with torch.no_grad():
-            next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
-            next_q = torch.cat(self.critic_target(data.next_observations, next_actions), dim=1).min(dim=1, keepdim=True).values
-            if cfg.entropy_term:
-                next_q = next_q - ent_coef * next_log_prob.reshape(-1, 1)
-            target = data.rewards + (1 - data.dones) * cfg.gamma * next_q
+        target = sac_target(self, data, cfg.gamma, ent_coef if cfg.entropy_term else None)
         critic_loss = 0.5 * sum(F.mse_loss(q, target) for q in self.critic(obs, data.actions))
         optimizer_step(self.critic.optimizer, critic_loss)
 

@@ -30,7 +30,7 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.utils import polyak_update
 
 from dynshift_agents.algorithms.agent import optimizer_step
-from dynshift_agents.algorithms.fused_sac import entropy_step
+from dynshift_agents.algorithms.fused_sac import sac_target, sample_with_entropy_step
 from dynshift_agents.algorithms.sb3 import OfflineLearner, SB3Agent, SB3Config
 from dynshift_agents.checks import COUNT, NON_NEGATIVE, POSITIVE, Range, check_ent_coef
 
@@ -112,20 +112,8 @@ class CQLLearner(OfflineLearner, SAC):
 
     def update(self, data, step: int) -> dict[str, torch.Tensor]:
         cfg = self.config
-        metrics = {}
-        actions_pi, log_prob = self.actor.action_log_prob(data.observations)
-        log_prob = log_prob.reshape(-1, 1)
-        ent_coef, ent_coef_loss = entropy_step(self, log_prob)
-        if ent_coef_loss is not None:
-            metrics["ent_coef_loss"] = ent_coef_loss
-        metrics["ent_coef"] = ent_coef.detach().reshape(())
-
-        with torch.no_grad():
-            next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
-            next_q = torch.cat(self.critic_target(data.next_observations, next_actions), dim=1).min(dim=1, keepdim=True).values
-            if cfg.backup_entropy:
-                next_q = next_q - ent_coef * next_log_prob.reshape(-1, 1)
-            target = data.rewards + (1 - data.dones) * cfg.gamma * next_q
+        actions_pi, log_prob, ent_coef, metrics = sample_with_entropy_step(self, data.observations)
+        target = sac_target(self, data, cfg.gamma, ent_coef if cfg.backup_entropy else None)
         q_data = self.critic(data.observations, data.actions)
         q_random, q_current, q_next, log_pi_current, log_pi_next = self._sampled_q(data.observations,
                                                                                     data.next_observations)

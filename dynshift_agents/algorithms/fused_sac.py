@@ -77,6 +77,30 @@ def entropy_step(learner: SAC, log_prob: torch.Tensor) -> tuple[torch.Tensor, to
     return ent_coef, loss.detach()
 
 
+def sample_with_entropy_step(learner: SAC, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+    """SAC's first move in an update: reparameterised actions a ~ π(·|s) with log π ``[batch, 1]``, then one
+    step of the entropy coefficient (:func:`entropy_step`). Returns the actions, log π, the coefficient
+    before its step, and its metrics."""
+    actions, log_prob = learner.actor.action_log_prob(obs)
+    log_prob = log_prob.reshape(-1, 1)
+    ent_coef, ent_coef_loss = entropy_step(learner, log_prob)
+    metrics = {"ent_coef": ent_coef.detach().reshape(())}
+    if ent_coef_loss is not None:
+        metrics["ent_coef_loss"] = ent_coef_loss
+    return actions, log_prob, ent_coef, metrics
+
+
+@torch.no_grad()
+def sac_target(learner: SAC, data, gamma: float, ent_coef: torch.Tensor | None = None) -> torch.Tensor:
+    """r + γ(1 − done)·(min_i Q̄_i(s', a') − α·log π(a'|s')), a' ~ π(·|s') from SB3's target critics; without
+    ``ent_coef`` the deterministic backup, r + γ(1 − done)·min_i Q̄_i(s', a')."""
+    next_actions, next_log_prob = learner.actor.action_log_prob(data.next_observations)
+    next_q = torch.cat(learner.critic_target(data.next_observations, next_actions), dim=1).min(dim=1, keepdim=True).values
+    if ent_coef is not None:
+        next_q = next_q - ent_coef * next_log_prob.reshape(-1, 1)
+    return data.rewards + (1 - data.dones) * gamma * next_q
+
+
 class FusedSAC(SAC):
     """SB3's SAC with a faster ``train()`` at identical maths (see the module docstring).
 
@@ -124,16 +148,10 @@ class FusedSAC(SAC):
     def update(self, data, step: int) -> dict[str, torch.Tensor]:
         """One SAC update on ``data``; ``step`` counts the updates before it (Polyak averaging every
         ``target_update_interval``-th)."""
-        metrics = {}
         discounts = data.discounts if data.discounts is not None else self.gamma
         if self.use_sde:
             self.actor.reset_noise()
-        actions_pi, log_prob = self.actor.action_log_prob(data.observations)
-        log_prob = log_prob.reshape(-1, 1)
-        ent_coef, ent_coef_loss = entropy_step(self, log_prob)
-        if ent_coef_loss is not None:
-            metrics["ent_coef_loss"] = ent_coef_loss
-        metrics["ent_coef"] = ent_coef.detach().reshape(())
+        actions_pi, log_prob, ent_coef, metrics = sample_with_entropy_step(self, data.observations)
 
         with torch.no_grad():
             next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
