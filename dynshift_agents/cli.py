@@ -211,7 +211,8 @@ def _train(args: argparse.Namespace) -> None:
         config = dataclasses.replace(base, **overrides)
         path = experiment.world_model_path(args.dataset, config, args.seed)
         model = experiment.world_model_for(args.dataset, config, seed=args.seed, progress=not args.no_progress,
-                                           log=experiment.log_every_tenth_epoch if args.no_progress else None)
+                                           log=experiment.log_every_tenth_epoch if args.no_progress else None,
+                                           device=resolve_device(args.device))
         fit = model.metadata.get("fit", {})
         print(f"world model of {args.dataset} (seed {args.seed}) at {path}: elites {model.elite_index.tolist()}, "
               f"holdout MSE {fit.get('holdout_mse')}")

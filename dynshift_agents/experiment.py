@@ -62,7 +62,7 @@ def world_model_path(dataset_id: str, config: WorldModelConfig, seed: int) -> Pa
 
 def world_model_for(dataset_id: str, config: WorldModelConfig | None = None, seed: int = 0,
                     log: Callable[[int, dict], None] | None = None, progress: bool = True,
-                    data: Transitions | None = None) -> WorldModel:
+                    data: Transitions | None = None, device: str = "cpu") -> WorldModel:
     """The world model of ``dataset_id`` for this config and seed: loaded from the cache, or fitted
     (on ``data``, the dataset's transitions when already read) and cached (atomically) so every
     algorithm reuses it. ``progress`` shows a bar over the epochs of a fit; ``log`` is called after
@@ -71,7 +71,7 @@ def world_model_for(dataset_id: str, config: WorldModelConfig | None = None, see
     path = world_model_path(dataset_id, config, seed)
     if path.exists():
         return WorldModel.load(path)
-    model = fit_world_model(load_transitions(dataset_id) if data is None else data, config, seed, log, progress)
+    model = fit_world_model(load_transitions(dataset_id) if data is None else data, config, seed, log, progress, device)
     model.metadata = {"dataset_id": dataset_id, "seed": seed} | model.metadata
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path, model.metadata)
@@ -79,10 +79,11 @@ def world_model_for(dataset_id: str, config: WorldModelConfig | None = None, see
 
 
 def fit_world_model(data: Transitions, config: WorldModelConfig, seed: int = 0,
-                    log: Callable[[int, dict], None] | None = None, progress: bool = True) -> WorldModel:
-    """A world model with ``config`` fitted on ``data`` (seeded), with a progress bar over its epochs;
-    its fit report is in ``metadata["fit"]``."""
-    model = WorldModel(data.obs.shape[1], data.actions.shape[1], config)
+                    log: Callable[[int, dict], None] | None = None, progress: bool = True,
+                    device: str = "cpu") -> WorldModel:
+    """A world model with ``config`` fitted on ``data`` (seeded) on ``device``, with a progress bar over its
+    epochs; its fit report is in ``metadata["fit"]``."""
+    model = WorldModel(data.obs.shape[1], data.actions.shape[1], config).to(device)
     bar = tqdm(total=config.max_epochs, desc=f"world model ({model.config.precision})", unit="epoch",
                disable=not progress, smoothing=0.1)
 
@@ -164,7 +165,7 @@ def train(algorithm: str, dataset_id: str, gradient_steps: int | None = None, se
                 else:
                     model = world_model_for(dataset_id, world_model_config or agent_class.world_model_config(),
                                             seed=seed, log=None if options.progress else log_every_tenth_epoch,
-                                            progress=options.progress, data=data if own_data else None)
+                                            progress=options.progress, data=data if own_data else None, device=device)
                 agent = agent_class(env_id, model, data, config, **common)
             agent.provenance = provenance or {}
         agent.learn(options.gradient_steps, log_dir=out, log_formats=log_formats, progress_bar=options.progress,
@@ -214,7 +215,7 @@ def train_dara(base: str, target_id: str, source_id: str, gradient_steps: int | 
             fitted_on = data if config.model_data == "relabelled" else concatenate(target, source)
             progress = RunOptions.of(train_kwargs.get("options"), progress=train_kwargs.get("progress")).progress
             model = fit_world_model(fitted_on, world_model_config or agent_class.world_model_config(), seed,
-                                    log=None if progress else log_every_tenth_epoch, progress=progress)
+                                    log=None if progress else log_every_tenth_epoch, progress=progress, device=device)
             model.metadata |= {"dataset_id": f"{target_id} + {source_id} ({config.model_data} source rewards)",
                                "seed": seed}
             model.save(world_model, model.metadata)
