@@ -229,6 +229,7 @@ def bench_learners(steps: int, repeats: int, device: str = "cpu") -> dict[str, f
         agent = cls("DynShift/HalfCheetah-v0", data, cls.config_class(net_arch=(256, 256), batch_size=256, **extra),
                     seed=0, device=device)
         agent.set_logger(configure(None, []))
+        agent._progress_remaining = 1.0  # as learn() sets it (older checkouts do not set it at construction)
         rates[cls.name] = timed(lambda: agent.train_block(50), max(1, steps // 50), repeats) * 50
     from dynshift_agents.algorithms import FB
 

@@ -141,6 +141,8 @@ class Agent:
         self.generator = torch.Generator().manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.gradient_steps = 0
+        self._progress_remaining = 1.0
+        """The share of the current ``learn`` call still to run (SB3's schedules read it)."""
         self._saved_random: tuple[dict | None, dict | None] | None = None
         """A loaded checkpoint's generator states, put back when the agent starts to learn."""
         self.dataset: Transitions | None = None
