@@ -20,6 +20,20 @@ import sys
 import time
 from typing import Any
 
+from dynshift_agents.run_options import DEFAULTS, DEVICE_CHOICES, RunOptions, check_device, resolve_device
+
+
+class UsageError(SystemExit):
+    """A command-line usage error: its message on stderr, exit status 2 (as argparse's own errors)."""
+
+    def __init__(self, message: str):
+        print(f"dynshift: error: {message}", file=sys.stderr)
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
 
 def add_shift_options(parser: argparse.ArgumentParser) -> None:
     """``--mass``, ``--damping``, ``--friction``, ``--gravity``, ``--joint-range``, ``--crippled-legs``,
@@ -46,7 +60,7 @@ def add_shift_options(parser: argparse.ArgumentParser) -> None:
 def shift_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The env keywords the shift options of ``args`` ask for."""
     if not isinstance(args.env_kwargs, dict):
-        raise SystemExit(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}")
+        raise UsageError(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}")
     kwargs = dict(args.env_kwargs)
     if args.mass is not None:
         kwargs["mass"] = args.mass
@@ -84,13 +98,13 @@ def _multiplier_option(option: str, values: list[str]) -> float | dict[str, floa
         try:
             return float(text)
         except ValueError:
-            raise SystemExit(f"{option}: {text!r} is not a number; give K or NAME=K ...") from None
+            raise UsageError(f"{option}: {text!r} is not a number; give K or NAME=K ...") from None
 
     if len(values) == 1 and "=" not in values[0]:
         return number(values[0])
     pairs = [value.partition("=") for value in values]
     if any(not name or not sep for name, sep, _ in pairs):
-        raise SystemExit(f"{option}: give one number K, or NAME=K pairs, got {' '.join(values)}")
+        raise UsageError(f"{option}: give one number K, or NAME=K pairs, got {' '.join(values)}")
     return {name: number(value) for name, _, value in pairs}
 
 
@@ -100,7 +114,7 @@ def _collect(args: argparse.Namespace) -> None:
     size = args.size
     if args.d4rl_size:
         if size is not None:
-            raise SystemExit("--size and --d4rl-size exclude each other")
+            raise UsageError("--size and --d4rl-size exclude each other")
         size = D4RL_SIZES[args.kind]
     dataset = collect(args.env, args.kind, size=size, seed=args.seed, dataset_id=args.dataset_id,
                       env_kwargs=shift_kwargs(args), overwrite=args.overwrite, policies=args.policies)
@@ -151,9 +165,32 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise SystemExit(f"--set takes KEY=VALUE, got {pair!r}")
+            raise UsageError(f"--set takes KEY=VALUE, got {pair!r}")
         values[key.replace("-", "_")] = _value(value)
     return values
+
+
+def _add_threads_and_device(parser: argparse.ArgumentParser, threads: bool = True) -> None:
+    """``--threads`` and ``--device`` (their defaults are :data:`~dynshift_agents.run_options.DEFAULTS`')."""
+    if threads:
+        parser.add_argument("--threads", type=_count(1), default=DEFAULTS.threads,
+                            help=f"torch threads (default {DEFAULTS.threads})")
+    parser.add_argument("--device", type=_device, default=DEFAULTS.device,
+                        help=f"torch device: {DEVICE_CHOICES} (default {DEFAULTS.device}; auto: CUDA where present)")
+
+
+def _device(text: str) -> str:
+    try:
+        return check_device(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """The run options of ``dynshift train``'s flags."""
+    return RunOptions(gradient_steps=args.gradient_steps, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
+                      checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
+                      threads=args.threads, device=args.device, progress=not args.no_progress)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -163,17 +200,19 @@ def _train(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     overrides = parse_overrides(args.set)
+    options = run_options(args)
     if args.algorithm == "world-model":
         from dynshift_agents.algorithms import algorithm_class
 
         if not args.dataset:
-            raise SystemExit("dynshift train world-model needs --dataset")
+            raise UsageError("dynshift train world-model needs --dataset")
 
         base = algorithm_class(args.model_for).world_model_config()
         config = dataclasses.replace(base, **overrides)
         path = experiment.world_model_path(args.dataset, config, args.seed)
         model = experiment.world_model_for(args.dataset, config, seed=args.seed, progress=not args.no_progress,
-                                           log=experiment.log_every_tenth_epoch if args.no_progress else None)
+                                           log=experiment.log_every_tenth_epoch if args.no_progress else None,
+                                           device=resolve_device(args.device))
         fit = model.metadata.get("fit", {})
         print(f"world model of {args.dataset} (seed {args.seed}) at {path}: elites {model.elite_index.tolist()}, "
               f"holdout MSE {fit.get('holdout_mse')}")
@@ -182,27 +221,24 @@ def _train(args: argparse.Namespace) -> None:
         overrides["learner"] = args.learner
     if args.algorithm == "dara":
         if not (args.base and args.target_dataset and args.source_dataset):
-            raise SystemExit("dynshift train dara needs --base, --target-dataset and --source-dataset")
+            raise UsageError("dynshift train dara needs --base, --target-dataset and --source-dataset")
         from dynshift_agents.algorithms import algorithm_class
 
         dara_overrides = parse_overrides(args.dara_set) | ({"eta": args.eta} if args.eta is not None else {})
-        base_class = algorithm_class(args.base)
-        model_config = (dataclasses.replace(base_class.world_model_config(), **parse_overrides(args.world_model_set))
-                        if hasattr(base_class, "world_model_config") else None)
-        agent = experiment.train_dara(args.base, args.target_dataset, args.source_dataset, args.gradient_steps, args.seed,
-                                      args.out, dara_overrides, world_model_config=model_config,
-                                      overrides=overrides, eval_every=args.eval_every,
-                                      eval_episodes=args.eval_episodes, checkpoint_every=args.checkpoint_every,
-                                      keep_checkpoints=args.keep_checkpoints, progress=not args.no_progress)
+        from dynshift_agents.algorithms import needs_world_model
+
+        model_config = (dataclasses.replace(algorithm_class(args.base).world_model_config(),
+                                            **parse_overrides(args.world_model_set))
+                        if needs_world_model(args.base) else None)
+        agent = experiment.train_dara(args.base, args.target_dataset, args.source_dataset, seed=args.seed,
+                                      out=args.out, dara_overrides=dara_overrides, world_model_config=model_config,
+                                      overrides=overrides, options=options)
         print(f"dara + {agent.name} trained for {agent.gradient_steps} gradient steps")
         return
     if not args.dataset:
-        raise SystemExit(f"dynshift train {args.algorithm} needs --dataset")
-    agent = experiment.train(args.algorithm, args.dataset, gradient_steps=args.gradient_steps, seed=args.seed,
-                             out=args.out, overrides=overrides, world_model=args.world_model, eval_every=args.eval_every,
-                             eval_episodes=args.eval_episodes,
-                             checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
-                             progress=not args.no_progress)
+        raise UsageError(f"dynshift train {args.algorithm} needs --dataset")
+    agent = experiment.train(args.algorithm, args.dataset, seed=args.seed, out=args.out, overrides=overrides,
+                             world_model=args.world_model, options=options)
     print(f"{agent.name} trained for {agent.gradient_steps} gradient steps; checkpoint in "
           f"{args.out or experiment.default_run_dir(args.algorithm, args.dataset, args.seed)}/checkpoint")
 
@@ -215,7 +251,7 @@ def _fb_task(args: argparse.Namespace) -> None:
     from dynshift_agents.data import load_transitions
 
     torch.set_num_threads(args.threads)
-    agent = load(args.checkpoint)
+    agent = load(args.checkpoint, device=resolve_device(args.device))
     if agent.name != "fb":
         raise ValueError(f"{args.checkpoint} holds a {agent.name} agent; dynshift fb-task sets the task of an fb agent")
     train_id = args.train_dataset or agent.dataset_id
@@ -242,7 +278,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from dynshift_agents.algorithms import load
 
     torch.set_num_threads(args.threads)
-    agent = load(args.checkpoint)
+    agent = load(args.checkpoint, device=resolve_device(args.device))
     env_id = args.env or agent.env_id
     kwargs = shift_kwargs(args)
     result = experiment.evaluate(agent, env_id, args.episodes, args.seed, **kwargs)
@@ -290,8 +326,13 @@ def _grid(args: argparse.Namespace) -> None:
                                             out / "tasks" / name, DARAConfig(**parse_overrides(args.fb_dara_set)),
                                             args.fb_samples, test_size=args.fb_test_size)
                     for name, checkpoint in policies.items()}
-    records = run_grid(policies, env_id, settings, args.episodes, out / "records.jsonl",
-                       seed=args.seed, workers=args.workers, progress=True)
+    import functools
+
+    from dynshift_agents.algorithms import load
+
+    records = run_grid(policies, env_id, settings, args.episodes, out / "records.jsonl", seed=args.seed,
+                       loader=functools.partial(load, device=resolve_device(args.device)), workers=args.workers,
+                       progress=True)
     compare = tuple(names[:2]) if len(names) >= 2 else None
     table, written = reports.write_grid_report(
         records, out, f"{grid_name} on {env_id}: {reports.count(args.episodes, 'episode')} per setting (seeds {args.seed}.."
@@ -313,7 +354,8 @@ def _video(args: argparse.Namespace) -> None:
     if args.schedule is not None:
         kwargs["schedule"] = args.schedule
     names = args.names or [_checkpoint_name(c) for c in args.checkpoints]
-    policies = {name: load(c) for name, c in zip(names, args.checkpoints)}
+    device = resolve_device(args.device)
+    policies = {name: load(c, device=device) for name, c in zip(names, args.checkpoints)}
     env_id = args.env or next(iter(policies.values())).env_id
     path = write_video(policies, env_id, args.out, steps=steps, env_kwargs=kwargs, seed=args.seed,
                        width=args.size[0], height=args.size[1], every=args.every, progress=True)
@@ -370,7 +412,7 @@ def _sweep(args: argparse.Namespace) -> None:
     if args.seeds is not None:  # one part of a study split across sessions or machines
         unknown = sorted(set(args.seeds) - set(spec.seeds))
         if unknown:
-            raise SystemExit(f"dynshift sweep: --seeds {unknown} not in the spec's seeds {list(spec.seeds)}")
+            raise UsageError(f"dynshift sweep: --seeds {unknown} not in the spec's seeds {list(spec.seeds)}")
         spec = dataclasses.replace(spec, seeds=tuple(s for s in spec.seeds if s in args.seeds))
     tasks = build_plan(spec)
     todo = [t for t in tasks if not t.is_done()]
@@ -457,7 +499,6 @@ def build_parser() -> argparse.ArgumentParser:
     subset.set_defaults(run=_subset)
 
     from dynshift_agents.algorithms import ALGORITHMS, MODEL_BASED
-    from dynshift_agents.experiment import GRADIENT_STEPS
 
     train = commands.add_parser("train", help="train a world model or an offline agent on a dataset",
                                 description="Train on a local dataset; re-running the same command resumes from "
@@ -473,8 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="dara: a DARA setting, e.g. --dara-set steps=2000 or model_data='\"plain\"' (JSON values)")
     train.add_argument("--world-model-set", action="append", default=[], metavar="KEY=VALUE",
                        help="dara with a model-based base: a setting of the world model fitted on both datasets")
-    train.add_argument("--gradient-steps", type=_count(1), default=GRADIENT_STEPS,
-                       help=f"total learner steps (default {GRADIENT_STEPS}, CPU scale; papers: 1-3 M)")
+    train.add_argument("--gradient-steps", type=_count(1), default=DEFAULTS.gradient_steps,
+                       help=f"total learner steps (default {DEFAULTS.gradient_steps}, CPU scale; papers: 1-3 M)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", help="run directory (default runs/ALGO/DATASET/seedS)")
     train.add_argument("--world-model", metavar="FILE",
@@ -485,15 +526,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="model-based agents' policy learner (default sac, the fused update; sac-sb3: SB3's own)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config field, e.g. --set penalty_coef=0.5 (JSON values)")
-    train.add_argument("--eval-every", type=_count(0), default=0,
+    train.add_argument("--eval-every", type=_count(0), default=DEFAULTS.eval_every,
                        help="evaluate on the training data's env every N steps (seeded, deterministic; logged as eval/*)")
-    train.add_argument("--eval-episodes", type=_count(1), default=10, help="episodes per periodic evaluation (default 10)")
-    train.add_argument("--checkpoint-every", type=_count(1), default=10_000)
-    train.add_argument("--keep-checkpoints", action="store_true",
+    train.add_argument("--eval-episodes", type=_count(1), default=DEFAULTS.eval_episodes,
+                       help=f"episodes per periodic evaluation (default {DEFAULTS.eval_episodes})")
+    train.add_argument("--checkpoint-every", type=_count(1), default=DEFAULTS.checkpoint_every,
+                       help=f"gradient steps between checkpoints (default {DEFAULTS.checkpoint_every})")
+    train.add_argument("--keep-checkpoints", action="store_true", default=DEFAULTS.keep_checkpoints,
                        help="keep every checkpoint as RUN/checkpoints/step_<steps>/ (hard links), to evaluate any "
                             "point of the learning curve later")
-    train.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    train.add_argument("--no-progress", action="store_true")
+    _add_threads_and_device(train)
+    train.add_argument("--no-progress", action="store_true", default=not DEFAULTS.progress)
     train.set_defaults(run=_train)
 
     fb_task = commands.add_parser("fb-task", help="set an FB policy's task z for a (test) robot; a new checkpoint",
@@ -509,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     fb_task.add_argument("--dara-set", action="append", default=[], metavar="KEY=VALUE",
                          help="a setting of the train-vs-test classifiers, e.g. --dara-set steps=2000")
     fb_task.add_argument("--seed", type=int, default=0)
-    fb_task.add_argument("--threads", type=int, default=1)
+    _add_threads_and_device(fb_task)
     fb_task.add_argument("--out", required=True, help="the new checkpoint directory")
     fb_task.set_defaults(run=_fb_task)
 
@@ -519,7 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--episodes", type=int, default=10)
     evaluate.add_argument("--seed", type=int, default=0, help="episode i is reset with seed S + i")
     evaluate.add_argument("--json", action="store_true")
-    evaluate.add_argument("--threads", type=int, default=1)
+    _add_threads_and_device(evaluate)
     evaluate.add_argument("--out", metavar="FILE", help="also write the result as JSON to FILE (atomically)")
     add_shift_options(evaluate)
     evaluate.set_defaults(run=_evaluate)
@@ -548,6 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--fb-samples", type=int, help="reward-labelled transitions per z (default: all)")
     grid.add_argument("--fb-dara-set", action="append", default=[], metavar="KEY=VALUE",
                       help="a setting of the train-vs-test classifiers (--fb-task contextual)")
+    _add_threads_and_device(grid, threads=False)
     grid.set_defaults(run=_grid)
 
     video = commands.add_parser("video", help="an mp4 of one or two policies (side by side) on a (switching) env")
@@ -563,6 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--every", type=int, default=1, help="one frame per this many steps")
     video.add_argument("--out", default="runs/videos/video.mp4")
     add_shift_options(video)
+    _add_threads_and_device(video, threads=False)
     video.set_defaults(run=_video)
 
     plot = commands.add_parser("plot", help="learning curves of training runs (their periodic evaluations)",

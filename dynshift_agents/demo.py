@@ -59,7 +59,7 @@ def _train_agent(job: tuple[str, Budget, Path, int, int]) -> Path:
     run = out / "runs" / name
     train(name.lower(), budget.dataset_id, budget.gradient_steps, seed=0, out=run,
           overrides=budget.agent | ({"context": True} if name == "AugWM" else {}),
-          world_model_config=WorldModelConfig(**budget.model), checkpoint_every=5_000, log_formats=("csv",),
+          world_model_config=WorldModelConfig(**budget.model), checkpoint_every=5_000, threads=threads, log_formats=("csv",),
           progress_position=position)
     return run / "checkpoint"
 

@@ -15,32 +15,33 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from dynshift_envs import get_robot
 
 from dynshift_agents import precision
 from dynshift_agents.adaptation import DARA, DARAConfig
-from dynshift_agents.algorithms import ModelBasedAgent, algorithm_class, describe
+from dynshift_agents.algorithms import algorithm_class, describe, needs_world_model
 from dynshift_agents.behaviour import references
 from dynshift_agents.data import Transitions, load_dataset, load_transitions
-from dynshift_agents.data.transitions import concatenate
 from dynshift_agents.data.scores import d4rl_score, normalised_score
+from dynshift_agents.data.transitions import concatenate
 from dynshift_agents.evaluation import episode_returns
 from dynshift_agents.home import dynshift_home
+from dynshift_agents.run_options import RunOptions, resolve_device
 from dynshift_agents.world_model import WorldModel, WorldModelConfig
 
-GRADIENT_STEPS = 100_000
-"""Default training length: CPU scale (about 20 minutes on one core). The papers use 1–3 M."""
 
 
 def _digest(values: dict) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
 
 
-def dataset_env(dataset_id: str) -> tuple[str, dict[str, Any]]:
-    """The env id and keywords a dataset was collected on (from its recorded env spec)."""
-    spec = load_dataset(dataset_id).spec.env_spec
+def dataset_env(dataset_id: str, dataset=None) -> tuple[str, dict[str, Any]]:
+    """The env id and keywords a dataset was collected on (from its recorded env spec); ``dataset``,
+    when given, is the Minari dataset already opened."""
+    spec = (load_dataset(dataset_id) if dataset is None else dataset).spec.env_spec
     if spec is None:
         raise ValueError(f"dataset {dataset_id!r} records no env spec; pass the env explicitly")
     try:
@@ -60,15 +61,17 @@ def world_model_path(dataset_id: str, config: WorldModelConfig, seed: int) -> Pa
 
 
 def world_model_for(dataset_id: str, config: WorldModelConfig | None = None, seed: int = 0,
-                    log: Callable[[int, dict], None] | None = None, progress: bool = True) -> WorldModel:
+                    log: Callable[[int, dict], None] | None = None, progress: bool = True,
+                    data: Transitions | None = None, device: str = "cpu") -> WorldModel:
     """The world model of ``dataset_id`` for this config and seed: loaded from the cache, or fitted
-    and cached (atomically) so every algorithm reuses it. ``progress`` shows a bar over the epochs
-    of a fit; ``log`` is called after each epoch with its statistics."""
+    (on ``data``, the dataset's transitions when already read) and cached (atomically) so every
+    algorithm reuses it. ``progress`` shows a bar over the epochs of a fit; ``log`` is called after
+    each epoch with its statistics."""
     config = config or WorldModelConfig()
     path = world_model_path(dataset_id, config, seed)
     if path.exists():
         return WorldModel.load(path)
-    model = fit_world_model(load_transitions(dataset_id), config, seed, log, progress)
+    model = fit_world_model(load_transitions(dataset_id) if data is None else data, config, seed, log, progress, device)
     model.metadata = {"dataset_id": dataset_id, "seed": seed} | model.metadata
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path, model.metadata)
@@ -76,10 +79,11 @@ def world_model_for(dataset_id: str, config: WorldModelConfig | None = None, see
 
 
 def fit_world_model(data: Transitions, config: WorldModelConfig, seed: int = 0,
-                    log: Callable[[int, dict], None] | None = None, progress: bool = True) -> WorldModel:
-    """A world model with ``config`` fitted on ``data`` (seeded), with a progress bar over its epochs;
-    its fit report is in ``metadata["fit"]``."""
-    model = WorldModel(data.obs.shape[1], data.actions.shape[1], config)
+                    log: Callable[[int, dict], None] | None = None, progress: bool = True,
+                    device: str = "cpu") -> WorldModel:
+    """A world model with ``config`` fitted on ``data`` (seeded) on ``device``, with a progress bar over its
+    epochs; its fit report is in ``metadata["fit"]``."""
+    model = WorldModel(data.obs.shape[1], data.actions.shape[1], config).to(device)
     bar = tqdm(total=config.max_epochs, desc=f"world model ({model.config.precision})", unit="epoch",
                disable=not progress, smoothing=0.1)
 
@@ -113,25 +117,32 @@ def default_run_dir(algorithm: str, dataset_id: str, seed: int) -> Path:
     return Path("runs") / algorithm / dataset_id.replace("/", "__") / f"seed{seed}"
 
 
-def train(algorithm: str, dataset_id: str, gradient_steps: int = GRADIENT_STEPS, seed: int = 0,
+def train(algorithm: str, dataset_id: str, gradient_steps: int | None = None, seed: int = 0,
           out: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None,
           world_model_config: WorldModelConfig | None = None, world_model: str | os.PathLike | None = None,
-          eval_every: int = 0, eval_episodes: int = 5,
-          checkpoint_every: int = 10_000, keep_checkpoints: bool = False, progress: bool = True,
-          log_formats=("stdout", "csv"),
-          progress_position: int = 0, data: Transitions | None = None, provenance: dict | None = None):
+          options: RunOptions | None = None, log_formats=("stdout", "csv"), progress_position: int = 0,
+          data: Transitions | None = None, provenance: dict | None = None, **run_options):
     """Train ``algorithm`` on ``dataset_id`` into ``out`` (logs, ``checkpoint/``); an existing
-    checkpoint there is resumed up to ``gradient_steps``. The world model is ``world_model`` (a file)
-    if given, else the dataset's cached one for ``world_model_config`` and ``seed``. ``progress_position``
-    is the line of the progress bar (for runs side by side). ``data`` replaces the dataset's own
-    transitions (DARA's relabelled union; ``dataset_id`` still names the env and the run), and
-    ``provenance`` is recorded in the checkpoint. ``keep_checkpoints`` keeps every periodic checkpoint
-    as ``out/checkpoints/step_<steps>/`` (hard links, no copies). Returns the agent."""
+    checkpoint there is resumed up to the run's gradient steps.
+
+    How the run is driven is a :class:`~dynshift_agents.run_options.RunOptions`: ``options``, with any
+    of its fields given here by name (``gradient_steps``, ``eval_every``, ``eval_episodes``,
+    ``checkpoint_every``, ``keep_checkpoints``, ``threads``, ``device``, ``progress``) replacing its
+    values; the defaults are the command line's. The world model is ``world_model`` (a file) if given,
+    else the dataset's cached one for ``world_model_config`` and ``seed``. ``progress_position`` is the
+    line of the progress bar (for runs side by side). ``data`` replaces the dataset's own transitions
+    (DARA's relabelled union; ``dataset_id`` still names the env and the run), and ``provenance`` is
+    recorded in the checkpoint. The dataset is opened once. Returns the agent."""
+    options = RunOptions.of(options, gradient_steps=gradient_steps, **run_options)
+    device = resolve_device(options.device)
+    torch.set_num_threads(options.threads)
     agent_class = algorithm_class(algorithm)
     out = Path(out) if out is not None else default_run_dir(algorithm, dataset_id, seed)
     checkpoint = out / "checkpoint"
     config = agent_class.config_class.for_dataset(dataset_id, **(overrides or {}))  # bad settings fail first
-    data = load_transitions(dataset_id) if data is None else data
+    dataset = load_dataset(dataset_id)
+    own_data = data is None
+    data = load_transitions(dataset_id, dataset) if own_data else data
     out.mkdir(parents=True, exist_ok=True)
     with _exclusive(out):
         if (checkpoint / "agent.json").exists():
@@ -141,29 +152,31 @@ def train(algorithm: str, dataset_id: str, gradient_steps: int = GRADIENT_STEPS,
             if not same:  # decided from agent.json alone: a different run is never loaded
                 raise FileExistsError(f"{out} holds a different run ({meta['algorithm']} on {meta['dataset_id']}, seed "
                                       f"{meta['seed']}, config {meta['config']}); choose another --out")
-            agent = agent_class.load(checkpoint, dataset=data)
+            agent = agent_class.load(checkpoint, dataset=data, device=device)
             print(f"resuming {out} at {agent.gradient_steps} gradient steps", flush=True)
         else:
-            env_id, env_kwargs = dataset_env(dataset_id)
-            common = dict(seed=seed, env_kwargs=env_kwargs, dataset_id=dataset_id)
-            if not issubclass(agent_class, ModelBasedAgent):
+            env_id, env_kwargs = dataset_env(dataset_id, dataset)
+            common = dict(seed=seed, env_kwargs=env_kwargs, dataset_id=dataset_id, device=device)
+            if not needs_world_model(algorithm):
                 agent = agent_class(env_id, data, config, **common)
             else:
                 if world_model is not None:
                     model = WorldModel.load(world_model)
                 else:
                     model = world_model_for(dataset_id, world_model_config or agent_class.world_model_config(),
-                                            seed=seed, log=None if progress else log_every_tenth_epoch, progress=progress)
+                                            seed=seed, log=None if options.progress else log_every_tenth_epoch,
+                                            progress=options.progress, data=data if own_data else None, device=device)
                 agent = agent_class(env_id, model, data, config, **common)
             agent.provenance = provenance or {}
-        agent.learn(gradient_steps, log_dir=out, log_formats=log_formats, progress_bar=progress,
-                    eval_callback=evaluation_callback(eval_episodes), eval_every=eval_every, checkpoint_dir=checkpoint,
-                    checkpoint_every=checkpoint_every, progress_position=progress_position,
-                    keep_checkpoints=out / "checkpoints" if keep_checkpoints else None)
+        agent.learn(options.gradient_steps, log_dir=out, log_formats=log_formats, progress_bar=options.progress,
+                    eval_callback=evaluation_callback(options.eval_episodes), eval_every=options.eval_every,
+                    checkpoint_dir=checkpoint, checkpoint_every=options.checkpoint_every,
+                    progress_position=progress_position,
+                    keep_checkpoints=out / "checkpoints" if options.keep_checkpoints else None)
     return agent
 
 
-def train_dara(base: str, target_id: str, source_id: str, gradient_steps: int = GRADIENT_STEPS, seed: int = 0,
+def train_dara(base: str, target_id: str, source_id: str, gradient_steps: int | None = None, seed: int = 0,
                out: str | os.PathLike | None = None, dara_overrides: dict[str, Any] | None = None,
                world_model_config: WorldModelConfig | None = None, **train_kwargs):
     """DARA in front of a ``base`` learner: the classifiers are fitted on the source and target
@@ -173,20 +186,21 @@ def train_dara(base: str, target_id: str, source_id: str, gradient_steps: int = 
     ``model_data``). The run (and its checkpoint) records both dataset ids, DARA's settings, the
     classifiers' report and what the world model was fitted on."""
     agent_class = algorithm_class(base)
-    model_based = issubclass(agent_class, ModelBasedAgent)
+    model_based = needs_world_model(base)
     out = Path(out) if out is not None else (Path("runs") / f"dara-{base}" / target_id.replace("/", "__")
                                              / source_id.replace("/", "__") / f"seed{seed}")
     out.mkdir(parents=True, exist_ok=True)
     target, source = load_transitions(target_id), load_transitions(source_id)
     config = DARAConfig(**(dara_overrides or {}))
+    device = resolve_device(RunOptions.of(train_kwargs.get("options"), device=train_kwargs.get("device")).device)
     classifiers = out / "dara.pt"
     if classifiers.exists():
-        dara = DARA.load(classifiers)
+        dara = DARA.load(classifiers, device=device)
         if dara.config != config:
             raise FileExistsError(f"{out} holds DARA classifiers with other settings ({dataclasses.asdict(dara.config)}); "
                                   "choose another --out")
     else:
-        dara = DARA(target.obs.shape[1], target.actions.shape[1], config)
+        dara = DARA(target.obs.shape[1], target.actions.shape[1], config, device=device)
         report = dara.fit(source, target, seed=seed)
         dara.save(classifiers)
         print(f"DARA classifiers: held-out accuracy (s,a,s') {report['sas_accuracy']:.3f}, (s,a) "
@@ -199,9 +213,9 @@ def train_dara(base: str, target_id: str, source_id: str, gradient_steps: int = 
         world_model = out / "world_model.pt"
         if not world_model.exists():
             fitted_on = data if config.model_data == "relabelled" else concatenate(target, source)
-            progress = train_kwargs.get("progress", True)
+            progress = RunOptions.of(train_kwargs.get("options"), progress=train_kwargs.get("progress")).progress
             model = fit_world_model(fitted_on, world_model_config or agent_class.world_model_config(), seed,
-                                    log=None if progress else log_every_tenth_epoch, progress=progress)
+                                    log=None if progress else log_every_tenth_epoch, progress=progress, device=device)
             model.metadata |= {"dataset_id": f"{target_id} + {source_id} ({config.model_data} source rewards)",
                                "seed": seed}
             model.save(world_model, model.metadata)

@@ -51,8 +51,8 @@ class ModelEnv:
     def step(self, obs: torch.Tensor, actions: torch.Tensor, generator: torch.Generator | None = None,
              rollout_index: torch.Tensor | None = None) -> ModelStep:
         next_obs, rewards, mean, std = self.world_model.sample(obs, actions, generator=generator)
-        dones = torch.as_tensor(self.termination_fn(obs, actions, next_obs))
-        index = rollout_index if rollout_index is not None else torch.arange(len(obs))
+        dones = torch.as_tensor(self.termination_fn(obs, actions, next_obs), device=next_obs.device)
+        index = rollout_index if rollout_index is not None else torch.arange(len(obs), device=next_obs.device)
         return ModelStep(obs, actions, next_obs, rewards, dones, mean, std, index)
 
 
@@ -65,7 +65,7 @@ def rollout(model_env: ModelEnv, act: Callable[[torch.Tensor, torch.Tensor], tor
     through ``process``; the rollout itself continues from the model's unprocessed next states."""
     for begin in range(0, len(start_obs), chunk):
         obs = start_obs[begin:begin + chunk]
-        index = torch.arange(begin, begin + len(obs))
+        index = torch.arange(begin, begin + len(obs), device=obs.device)
         for _ in range(horizon):
             raw = model_env.step(obs, act(obs, index), generator=generator, rollout_index=index)
             yield process(raw) if process is not None else raw

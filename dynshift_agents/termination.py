@@ -22,7 +22,9 @@ def _lib(x):
 def halfcheetah(obs, action, next_obs):
     """HalfCheetah never terminates."""
     lib = _lib(next_obs)
-    return lib.zeros(next_obs.shape[:-1], dtype=lib.bool) if lib is torch else np.zeros(next_obs.shape[:-1], bool)
+    if lib is torch:
+        return torch.zeros(next_obs.shape[:-1], dtype=torch.bool, device=next_obs.device)
+    return np.zeros(next_obs.shape[:-1], bool)
 
 
 def hopper(obs, action, next_obs):

@@ -93,7 +93,13 @@ class EnsembleLinear(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(members, in_features, out_features))
         self.bias = nn.Parameter(torch.zeros(members, 1, out_features))
-        nn.init.trunc_normal_(self.weight, std=1 / (2 * math.sqrt(in_features)))
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Truncated-normal weights (std 1 / (2·√in)), zero biases, drawn from torch's global generator."""
+        nn.init.trunc_normal_(self.weight, std=1 / (2 * math.sqrt(self.weight.shape[1])))
+        self.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:
@@ -122,6 +128,14 @@ class GaussianEnsemble(nn.Module):
         logvar = self.max_logvar - F.softplus(self.max_logvar - raw)
         logvar = self.min_logvar + F.softplus(logvar - self.min_logvar)
         return mean, logvar
+
+    @torch.no_grad()
+    def reset_parameters(self, config: "WorldModelConfig") -> None:
+        """Every member's initial weights anew (from torch's global generator) and the log-variance bounds."""
+        for layer in [*self.hidden, self.head]:
+            layer.reset_parameters()
+        self.max_logvar.fill_(float(config.max_logvar))
+        self.min_logvar.fill_(float(config.min_logvar))
 
     def decay_loss(self) -> torch.Tensor:
         layers = [*self.hidden, self.head]
@@ -160,7 +174,9 @@ class WorldModel(nn.Module):
     # -- inputs and outputs -------------------------------------------------------------------------
 
     def _inputs(self, obs, actions) -> torch.Tensor:
-        x = torch.cat([torch.as_tensor(obs, dtype=torch.float32), torch.as_tensor(actions, dtype=torch.float32)], -1)
+        device = self.input_mean.device
+        x = torch.cat([torch.as_tensor(obs, dtype=torch.float32, device=device),
+                       torch.as_tensor(actions, dtype=torch.float32, device=device)], -1)
         return (x - self.input_mean) / self.input_std
 
     def forward(self, obs, actions) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,16 +198,17 @@ class WorldModel(nn.Module):
         Returns ``next_obs [batch, obs_dim]``, ``reward [batch]``, and every member's ``mean`` and
         ``std`` (``[members, batch, obs_dim + 1]``) for uncertainty estimates.
         """
-        obs = torch.as_tensor(obs, dtype=torch.float32)
+        obs = torch.as_tensor(obs, dtype=torch.float32, device=self.input_mean.device)
         mean, logvar = self(obs, actions)
         std = torch.exp(0.5 * logvar)
-        rows = torch.arange(obs.shape[0])
-        member = self.elite_index[torch.randint(len(self.elite_index), (obs.shape[0],), generator=generator)]
+        rows = torch.arange(obs.shape[0], device=obs.device)
+        # draws by the (CPU) generator, moved: a run's random numbers do not depend on its device
+        member = self.elite_index[torch.randint(len(self.elite_index), (obs.shape[0],), generator=generator).to(obs.device)]
         chosen_mean, chosen_std = mean[member, rows], std[member, rows]
         if deterministic:
             out = chosen_mean
         else:
-            noise = torch.randn(chosen_mean.shape, generator=generator)
+            noise = torch.randn(chosen_mean.shape, generator=generator).to(obs.device)
             out = chosen_mean + chosen_std * noise
         return obs + out[:, :-1], out[:, -1], mean, std
 
@@ -213,11 +230,16 @@ class WorldModel(nn.Module):
 
     def fit(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray, seed: int = 0,
             log: Callable[[int, dict], None] | None = None) -> FitReport:
-        """Fit on transitions (from scratch: the input statistics are those of this data)."""
+        """Fit on transitions (from scratch: the input statistics are those of this data), on the device the
+        model is on (``model.to(device)`` first); the shuffles are NumPy's, so any device sees the same batches."""
         cfg = self.config
+        device = self.input_mean.device
         start = time.perf_counter()
         rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
+        # the initial weights from the seed, not from whatever state torch's generator had at construction
+        # (torch seeds it randomly in every process): the same data and seed give the same model anywhere
+        self.ensemble.reset_parameters(cfg)
         inputs = np.concatenate([obs, actions], axis=-1).astype(np.float32)
         targets = np.concatenate([next_obs - obs, np.reshape(rewards, (-1, 1))], axis=-1).astype(np.float32)
         n = len(inputs)
@@ -232,9 +254,10 @@ class WorldModel(nn.Module):
         std[std < 1e-12] = 1.0
         self.input_mean.copy_(torch.as_tensor(mean))
         self.input_std.copy_(torch.as_tensor(std))
-        x = (torch.as_tensor(inputs) - self.input_mean) / self.input_std
-        y = torch.as_tensor(targets)
-        x_hold, y_hold = x[holdout_idx].expand(cfg.members, -1, -1), y[holdout_idx].expand(cfg.members, -1, -1)
+        x = (torch.as_tensor(inputs, device=device) - self.input_mean) / self.input_std
+        y = torch.as_tensor(targets, device=device)
+        held = torch.as_tensor(holdout_idx, device=device)
+        x_hold, y_hold = x[held].expand(cfg.members, -1, -1), y[held].expand(cfg.members, -1, -1)
 
         m, n_train = cfg.members, len(train_idx)
         rows = train_idx[rng.integers(n_train, size=(m, n_train))] if cfg.bootstrap else np.tile(train_idx, (m, 1))
@@ -245,7 +268,7 @@ class WorldModel(nn.Module):
         history = []
         while since_improvement < cfg.patience and (cfg.max_epochs is None or epochs < cfg.max_epochs):
             rows = np.take_along_axis(rows, rng.random(rows.shape).argsort(axis=1), axis=1)
-            batches = torch.as_tensor(rows)
+            batches = torch.as_tensor(rows, device=device)
             for b in range(0, n_train, cfg.batch_size):
                 index = batches[:, b:b + cfg.batch_size]
                 loss = self.loss(x[index], y[index])

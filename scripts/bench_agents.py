@@ -14,8 +14,10 @@
    ``ReplayBuffer`` of the same size (goal ≥ 2.5×).
    ``--sections compile``: the fused update with its network passes under ``torch.compile`` (inductor)
    against the same update eager, same seed and batches.
-4. Model-free learners (BC, TD3+BC, IQL, CQL, BCQ, BEAR, BRAC-p, AWR) gradient steps/s at 256×2
-   critics and batch 256 (their other networks at their own defaults), beside plain SB3 SAC.
+4. Model-free learners (BC, TD3+BC, IQL, CQL, BCQ, BEAR, BRAC-p, AWR) and FB, gradient steps/s at 256×2
+   critics and batch 256 (their other networks at their own defaults), beside plain SB3 SAC, on
+   ``--device``. ``--sections learners --compare-with CHECKOUT``: the same against another checkout's
+   code (the commit before a change), alternating, with ratios.
 5. RAMBO adversarial model updates/s (one step of a 256-state rollout + 256 real rows, 7×4×200 ensemble,
    256×2 SAC critics): a public PyTorch reimplementation does about 34 on a 2-core machine of this kind.
 6. Grid evaluation (HalfCheetah, a 256×2 SAC actor, 1 000-step episodes): ``run_grid`` — settings
@@ -210,9 +212,10 @@ def print_sac(steps: int, repeats: int) -> float:
     return baseline
 
 
-def bench_learners(steps: int, repeats: int) -> dict[str, float]:
+def bench_learners(steps: int, repeats: int, device: str = "cpu") -> dict[str, float]:
     """Gradient steps/s of every model-free learner at SAC's sizes (256×2, batch 256; CQL at 256×2
-    here too, not its 3×256 default, so that the rows compare the update, not the network)."""
+    here too, not its 3×256 default, so that the rows compare the update, not the network), and of
+    FB at its CPU-scale sizes, on ``device``: blocks of 50 steps of the agent's training loop."""
     from stable_baselines3.common.logger import configure
 
     from dynshift_agents.algorithms import AWR, BC, BCQ, BEAR, BRACP, CQL, IQL, TD3BC
@@ -224,23 +227,54 @@ def bench_learners(steps: int, repeats: int) -> dict[str, float]:
     for cls in (BC, TD3BC, IQL, CQL, BCQ, BEAR, BRACP, AWR):
         extra = {BRACP: {"behaviour_steps": 0, "warm_start": 0}, BEAR: {"warmup_steps": 0}}.get(cls, {})  # full steps
         agent = cls("DynShift/HalfCheetah-v0", data, cls.config_class(net_arch=(256, 256), batch_size=256, **extra),
-                    seed=0)
-        agent.learner.set_logger(configure(None, []))
-        rates[cls.name] = timed(lambda: agent.learner.train(gradient_steps=50, batch_size=256), max(1, steps // 50),
-                                repeats) * 50
+                    seed=0, device=device)
+        agent.set_logger(configure(None, []))
+        agent._progress_remaining = 1.0  # as learn() sets it (older checkouts do not set it at construction)
+        rates[cls.name] = timed(lambda: agent.train_block(50), max(1, steps // 50), repeats) * 50
     from dynshift_agents.algorithms import FB
 
     for label, norm in (("fb (CPU scale)", True), ("fb (CPU scale, plain ReLU input layers)", False)):
-        fb = FB("DynShift/HalfCheetah-v0", data, FB.config_class(batch_size=256, input_layer_norm=norm), seed=0)
+        fb = FB("DynShift/HalfCheetah-v0", data, FB.config_class(batch_size=256, input_layer_norm=norm), seed=0,
+                device=device)
         rates[label] = timed(lambda: fb.train_block(50), max(1, steps // 50), repeats) * 50
     return rates
 
 
-def print_learners(steps: int, repeats: int, baseline: float) -> None:
-    print("model-free learners, gradient steps/s (256×2, batch 256)")
+def print_learners(steps: int, repeats: int, baseline: float, device: str = "cpu") -> None:
+    print(f"model-free learners, gradient steps/s (256×2, batch 256, on {device})")
     print(f"  {'plain SB3 SAC':<14} {baseline:7.1f}")
-    for name, rate in bench_learners(steps, repeats).items():
+    for name, rate in bench_learners(steps, repeats, device).items():
         print(f"  {name:<14} {rate:7.1f}   ({rate / baseline:.2f}× plain SB3 SAC)")
+    print()
+
+
+def compare_learners(steps: int, repeats: int, device: str, threads: int, other: str, rounds: int = 2) -> None:
+    """Every learner's rate with this checkout's code and with the code of the checkout ``other`` (its
+    ``dynshift_agents`` imported in a subprocess, measured by this script), alternating ``rounds`` times;
+    the best window of each side, and their ratio."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    here: dict[str, list[float]] = {}
+    there: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for name, rate in bench_learners(steps, repeats, device).items():
+            here.setdefault(name, []).append(rate)
+        command = [sys.executable, __file__, "--sections", "learners-json", "--threads", str(threads), "--device", device]
+        if repeats == 3:
+            command.append("--quick")
+        output = subprocess.run(command, env=os.environ | {"PYTHONPATH": os.path.abspath(other)}, check=True,
+                                capture_output=True, text=True).stdout
+        for name, rate in json.loads(output.strip().splitlines()[-1]).items():
+            there.setdefault(name, []).append(rate)
+    print(f"model-free learners and FB, gradient steps/s on {device}: this checkout against {other} "
+          f"(best of {rounds} alternating rounds)")
+    print(f"  {'learner':<42} {'this':>8} {'other':>8} {'ratio':>7}")
+    for name in here:
+        a, b = max(here[name]), max(there.get(name, [float("nan")]))
+        print(f"  {name:<42} {a:8.1f} {b:8.1f} {a / b:6.2f}×")
     print()
 
 
@@ -303,8 +337,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="fewer, shorter windows")
     parser.add_argument("--workers", type=int, default=2, help="grid evaluation processes")
+    parser.add_argument("--device", default="cpu", help="torch device of the learners' section (cpu, cuda, cuda:N)")
+    parser.add_argument("--compare-with", metavar="CHECKOUT",
+                        help="learners: also measure the dynshift_agents of another checkout (e.g. the commit before a "
+                             "change, `git worktree add`), alternating, and print the ratios")
     parser.add_argument("--sections", nargs="+", default=["world-model", "rest"],
-                        choices=["world-model", "sac", "compile", "loop", "rambo", "learners", "rest"],
+                        choices=["world-model", "sac", "compile", "loop", "rambo", "learners", "learners-json", "rest"],
                         help="world-model, sac (fused against SB3), compile (the fused update with and without torch.compile), "
                              "loop (the whole MOPO loop), rambo, learners (model-free beside SB3 SAC), rest "
                              "(rollouts, SAC, learners, RAMBO, grid); default world-model rest")
@@ -312,7 +350,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     repeats, steps = (3, 50) if args.quick else (5, 200)
+    if args.sections == ["learners-json"]:  # one side of --compare-with
+        import json
+
+        print(json.dumps(bench_learners(steps, repeats, args.device)))
+        return
     print(f"{machine()}\n{args.threads} torch thread(s); medians of {repeats} windows\n")
+    if args.compare_with:
+        compare_learners(steps, repeats, args.device, args.threads, args.compare_with)
+        if args.sections == ["learners"]:
+            return
 
     if "world-model" in args.sections:
         batched, loop = bench_world_model(steps, repeats)
@@ -341,7 +388,7 @@ def main() -> None:
         if "sac" in args.sections or "learners" in args.sections:
             baseline = print_sac(steps, repeats)
         if "learners" in args.sections:
-            print_learners(steps, repeats, baseline)
+            print_learners(steps, repeats, baseline, args.device)
         if "rambo" in args.sections:
             bench_rambo(steps, repeats)
         return

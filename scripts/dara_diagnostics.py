@@ -76,12 +76,12 @@ def advantage_weights_on_data(agent) -> np.ndarray | None:
     learner = agent.learner
     if agent.name == "awr":
         learner.refresh()
-        return learner.weights.numpy()
+        return learner.weights.cpu().numpy()
     if agent.name == "iql":
         real = learner.replay_buffer.real
         obs, actions = torch.as_tensor(real["observations"]), torch.as_tensor(real["actions"])
         advantage = learner.min_target_q(obs, actions) - learner.value_net(obs)
-        return advantage_weights(advantage, learner.beta, learner.max_weight).squeeze(-1).numpy()
+        return advantage_weights(advantage, agent.config.beta, agent.config.max_weight).squeeze(-1).cpu().numpy()
     return None
 
 

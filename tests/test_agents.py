@@ -73,7 +73,7 @@ def test_buffer_evicts_first_in_first_out():
         r = np.arange(start, start + 50, dtype=np.float32)
         buffer.add_model(np.zeros((50, 3)), np.zeros((50, 3)), np.zeros((50, 2)), r, np.zeros(50))
     assert buffer.size() == 100
-    assert sorted(buffer.rewards[:, 0].tolist()) == list(range(150, 250))
+    assert sorted(buffer.model["rewards"][:, 0].tolist()) == list(range(150, 250))
     seen = set(buffer.sample(2000).rewards[:, 0].tolist())
     assert seen <= set(range(150, 250)) and len(seen) > 90
 
@@ -246,9 +246,9 @@ def test_train_and_evaluate_from_the_command_line(tiny, store, tmp_path, capsys)
     assert result["episodes"] == 2 and result["env_kwargs"] == {"mass": 1.5}
     assert {"return_mean", "return_std", "normalised_score"} <= set(result)
     other = [a if a != "net_arch=[16,16]" else "net_arch=[8]" for a in args]
-    with pytest.raises(SystemExit):  # a different run in the same folder is refused
+    with pytest.raises(SystemExit) as exit_info:  # a different run in the same folder is refused
         cli.main(other + ["300"])
-    assert "different run" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "holds a different run" in capsys.readouterr().err
 
 
 def test_a_run_asked_twice_at_once_waits_for_the_first(tiny, tmp_path, capsys):

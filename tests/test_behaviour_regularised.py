@@ -134,6 +134,54 @@ def test_bracp_fits_the_behaviour_policy_first(tiny):
     assert bool(agent.learner.behaviour_fitted) and nll() < before - 1.0
 
 
+@pytest.mark.parametrize("sb3_entropy", [False, True])
+def test_bracp_losses_on_a_hand_made_batch(tiny, sb3_entropy):
+    """By default (the official primal agent) the actor minimises −Q + α·KL and the critics regress on
+    r + γ(1 − done)·min Q̄(s', a'), with no entropy term; with SB3's term on (ent_coef="auto") both carry
+    α_ent·log π."""
+    from stable_baselines3.common.type_aliases import ReplayBufferSamples
+
+    _, data = tiny
+    extra = dict(ent_coef="auto", log_std_range=(-20.0, 2.0)) if sb3_entropy else {}
+    agent = make("bracp", data, behaviour_steps=0, warm_start=0, **extra)
+    learner, cfg = agent.learner, agent.config
+    assert cfg.log_std_range == ((-20.0, 2.0) if sb3_entropy else (-5.0, 0.0))
+    gen = torch.Generator().manual_seed(3)
+    batch = ReplayBufferSamples(torch.randn(8, 17, generator=gen), torch.rand(8, 6, generator=gen) * 2 - 1,
+                                torch.randn(8, 17, generator=gen), torch.tensor([[0.0]] * 7 + [[1.0]]),
+                                torch.randn(8, 1, generator=gen))
+    critic_before = [p.detach().clone() for p in learner.critic.parameters()]
+    torch.manual_seed(11)
+    with torch.no_grad():  # the same draws update() makes, in its order
+        actions, log_pi, kl = sampled_kl(learner.actor, learner.behaviour, batch.observations, cfg.kl_samples)
+        next_actions, next_log_prob = learner.actor.action_log_prob(batch.next_observations)
+        next_q = torch.cat(learner.critic_target(batch.next_observations, next_actions), 1).min(1, keepdim=True).values
+        ent = float(torch.exp(learner.log_ent_coef)) if sb3_entropy else 0.0
+        target = batch.rewards + (1 - batch.dones) * cfg.gamma * (next_q - ent * next_log_prob.reshape(-1, 1))
+        critic_loss = 0.5 * sum(torch.nn.functional.mse_loss(q, target)
+                                for q in learner.critic(batch.observations, batch.actions))
+    torch.manual_seed(11)
+    metrics = learner.update(batch, step=cfg.warm_start)
+    assert float(metrics["critic_loss"]) == pytest.approx(float(critic_loss), rel=1e-5)
+    assert float(metrics["ent_coef"]) == pytest.approx(ent)
+    with torch.no_grad():  # the actor's loss reads the critics after their step
+        q = torch.cat(learner.critic(batch.observations.repeat_interleave(cfg.kl_samples, 0), actions), 1).min(1).values
+        actor_loss = (-q + cfg.alpha * kl + ent * log_pi).mean()
+    assert float(metrics["actor_loss"]) == pytest.approx(float(actor_loss), rel=1e-5)
+    assert any(not torch.equal(a, b) for a, b in zip(critic_before, learner.critic.parameters()))
+
+
+def test_bracp_clips_the_log_std_to_the_official_range(tiny):
+    _, data = tiny
+    agent = make("bracp", data)
+    constant_gaussian(agent.learner.actor, 0.0, math.exp(-9.0))  # far below −5
+    constant_gaussian(agent.learner.behaviour, 0.0, math.exp(1.5))  # above 0
+    obs = torch.as_tensor(agent.encoder(data.obs[:4]))
+    with torch.no_grad():
+        assert torch.all(agent.learner.actor.get_action_dist_params(obs)[1] == -5.0)
+        assert torch.all(agent.learner.behaviour.get_action_dist_params(obs)[1] == 0.0)
+
+
 # -- AWR ---------------------------------------------------------------------------------------------
 
 
@@ -178,6 +226,8 @@ def test_trains_saves_loads_and_predicts_identically(tiny, tmp_path, name):
     assert np.all(np.abs(first) <= 1.0)
     saved, restored = agent.learner.get_parameters(), loaded.learner.get_parameters()
     assert saved.keys() == restored.keys()
+    for part in saved:  # every state dict (networks and optimisers), value for value
+        torch.testing.assert_close(restored[part], saved[part], rtol=0, atol=0)
     loaded.attach_dataset(data)
     loaded.learn(350, progress_bar=False)
     assert loaded.learner._n_updates == 350

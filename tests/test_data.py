@@ -259,8 +259,9 @@ def test_command_line(capsys):
     cli.main(["datasets", "--json"])
     rows = json.loads(capsys.readouterr().out)
     assert rows == list_datasets() and rows[0]["transitions"] == 500
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         cli.main(["collect", "halfcheetah", "nonsense"])
+    assert exit_info.value.code == 2 and "invalid choice: 'nonsense'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["collect", "ant", "random", "--crippled-legs", "9"])
     assert exit_info.value.code == 2

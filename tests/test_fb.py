@@ -176,8 +176,9 @@ def test_a_grid_infers_the_task_per_setting_from_that_settings_data(tiny, tmp_pa
     grid = ["grid", str(tmp_path / "fb"), "--grid", str(tmp_path / "grid.json"), "--episodes", "1", "--workers", "1",
             "--names", "fb", "--out", str(tmp_path / "out"), "--fb-task", "contextual",
             "--fb-dara-set", "steps=50", "--fb-dara-set", "hidden=[16]", "--fb-test-size", "300"]
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         cli.main(grid)
+    assert exit_info.value.code == 2
     assert ("dynshift collect halfcheetah medium --size 300 --dataset-id dynshift/halfcheetah/medium-mass0p5-n300-v0 "
             "--env-kwargs '{\"mass\": 0.5}'") in capsys.readouterr().err
     for setting in settings:

@@ -33,7 +33,8 @@ MODEL_FREE = {
     "cql-lagrange": dict(SMALL, n_actions=3, lagrange_gap=1.0),
     "bcq": dict(SMALL, vae_hidden=(16, 16), target_samples=3, act_samples=4),
     "bear": dict(SMALL, vae_hidden=(16, 16), target_samples=3, warmup_steps=30),
-    "bracp": dict(SMALL, policy_arch=(16, 16), behaviour_steps=10, warm_start=30, ent_coef="auto"),
+    "bracp": dict(SMALL, policy_arch=(16, 16), behaviour_steps=10, warm_start=30, ent_coef="auto",
+                  log_std_range=(-20.0, 2.0)),  # SB3's entropy term and log-std range: BRAC-p before issue 38
     "awr": dict(SMALL, value_refresh=15),
     "fb": dict(z_dim=8, batch_size=32, forward_hidden=(16,), forward_embedding=16, head_hidden=(16,),
                backward_hidden=(16, 16), actor_hidden=(16, 16), inference_samples=100),

@@ -139,10 +139,7 @@ def test_same_seed_same_first_losses(tiny, name):
     _, data = tiny
 
     def losses(seed):
-        agent = make(name, data, seed=seed)
-        agent.learner.set_logger(agent.logger)
-        agent.learner.train(gradient_steps=20, batch_size=32)
-        return {k: v for k, v in agent.logger.name_to_value.items() if k.endswith("_loss")}
+        return {k: v for k, v in make(name, data, seed=seed).train_block(20).items() if k.endswith("_loss")}
 
     a, b, c = losses(0), losses(0), losses(1)
     assert a and a == b and a != c
@@ -156,12 +153,17 @@ class _WritesAFile:
         return (open, (self.path, "w"))
 
 
+def write_payload(path, key: str, marker) -> None:
+    """A file that, if unpickled, would create ``marker`` (what a malicious checkpoint could do)."""
+    with open(path, "wb") as f:
+        pickle.dump({key: _WritesAFile(str(marker))}, f, protocol=2)
+
+
 def test_a_checkpoint_carrying_a_pickle_payload_is_refused_and_never_runs(tiny, tmp_path):
     _, data = tiny
     make("bc", data).save(tmp_path / "ckpt")
     marker = tmp_path / "pwned"
-    with open(tmp_path / "ckpt" / "tensors.pt", "wb") as f:
-        pickle.dump({"agent": _WritesAFile(str(marker))}, f, protocol=2)
+    write_payload(tmp_path / "ckpt" / "tensors.pt", "agent", marker)
     with pytest.raises(UnsafeCheckpointError, match="not loaded"):
         load(tmp_path / "ckpt")
     assert not marker.exists()
@@ -175,10 +177,34 @@ def test_world_model_pt_in_a_checkpoint_is_read_safely(tmp_path):
     from dynshift_agents.world_model import WorldModel
 
     marker = tmp_path / "pwned"
-    with open(tmp_path / "world_model.pt", "wb") as f:
-        pickle.dump({"config": _WritesAFile(str(marker))}, f, protocol=2)
+    write_payload(tmp_path / "world_model.pt", "config", marker)
     with pytest.raises(pickle.UnpicklingError):
         WorldModel.load(tmp_path / "world_model.pt")
+    assert not marker.exists()
+
+
+def test_dara_classifiers_carrying_a_pickle_payload_are_refused_and_never_run(tmp_path):
+    from dynshift_agents.adaptation import DARA, DARAConfig
+
+    DARA(3, 1, DARAConfig(hidden=(8,))).save(tmp_path / "dara.pt")
+    assert DARA.load(tmp_path / "dara.pt").config == DARAConfig(hidden=(8,))  # the real file loads
+    marker = tmp_path / "pwned"
+    write_payload(tmp_path / "dara.pt", "dims", marker)
+    with pytest.raises(pickle.UnpicklingError):
+        DARA.load(tmp_path / "dara.pt")
+    assert not marker.exists()
+
+
+def test_a_shipped_behaviour_policy_carrying_a_pickle_payload_is_refused_and_never_runs(tmp_path, monkeypatch):
+    from dynshift_agents import behaviour
+
+    marker = tmp_path / "pwned"
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    write_payload(policies / "hopper-medium.pt", "actor", marker)
+    monkeypatch.setattr(behaviour.resources, "files", lambda package: policies)
+    with pytest.raises(pickle.UnpicklingError):
+        behaviour.load_policy("hopper", "medium")
     assert not marker.exists()
 
 

@@ -147,7 +147,7 @@ def test_divergence_guard_fires_and_keeps_the_previous_checkpoint(tiny, tmp_path
             with torch.no_grad():
                 next(a.learner.policy.critic.parameters()).fill_(float("nan"))
 
-    with pytest.raises(DivergenceError, match="diverged at gradient step 1[05]0.*last good checkpoint"):
+    with pytest.raises(DivergenceError, match=r"diverged at gradient step 1(0[01]|50)\b.*last good checkpoint"):
         agent.learn(300, progress_bar=False, checkpoint_dir=tmp_path / "ckpt", checkpoint_every=50, callback=inject)
     kept = load(tmp_path / "ckpt")
     assert kept.gradient_steps == 100

@@ -60,7 +60,7 @@ def test_heatmap_png(tmp_path):
         reports.heatmap([r | {"setting": {"crippled_legs": [0]}} for r in fake_records("p", means)], "p", tmp_path / "x.png")
 
 
-def test_grid_command_end_to_end(tmp_path, monkeypatch):
+def test_grid_command_end_to_end(tmp_path, monkeypatch, capsys):
     from dynshift_agents.algorithms import AugWM, AugWMConfig, MOPO, MOPOConfig
     from dynshift_agents.data import collect, load_transitions
     from dynshift_agents.world_model import WorldModel, WorldModelConfig
@@ -83,8 +83,9 @@ def test_grid_command_end_to_end(tmp_path, monkeypatch):
     assert len(records) == 2 * 4 * 2
     assert (out / "records.csv").exists() and (out / "heatmap-mopo.png").exists() and (out / "heatmap-augwm.png").exists()
     assert "Welch" in (out / "table.md").read_text()
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         cli.main(["grid", str(tmp_path / "m"), "--grid", "nonsense"])
+    assert exit_info.value.code == 2 and "'nonsense'" in capsys.readouterr().err
 
 
 def test_video_frame_count_and_size(tmp_path):

@@ -156,3 +156,18 @@ def test_bf16_fitting_reaches_the_same_accuracy():
     report = model.fit(obs, act, rew, next_obs, seed=0)
     assert max(report.holdout_mse) < 1.5 * NOISE**2
     assert model.ensemble.head.weight.dtype == torch.float32
+
+
+def test_a_fit_is_the_same_model_whatever_the_generators_state_before():
+    """The initial weights come from the fit's seed: two models built at different points of torch's
+    global generator (torch seeds it randomly in every process) fit to the same parameters."""
+    obs, act, rew, next_obs, *_ = linear_gaussian(n=600, seed=4)
+    config = WorldModelConfig(hidden=(16, 16), weight_decay=(0, 0, 0), max_epochs=3, precision="fp32")
+    models = []
+    for draws in (0, 7):
+        torch.rand(draws)  # elsewhere in the generator's stream
+        model = WorldModel(obs.shape[1], act.shape[1], config)
+        model.fit(obs, act, rew, next_obs, seed=5)
+        models.append(model)
+    for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

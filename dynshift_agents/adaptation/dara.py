@@ -108,9 +108,11 @@ def _sa(data: Transitions) -> np.ndarray:
 class DARA:
     """The two classifiers, their training, Δr and the relabelled dataset."""
 
-    def __init__(self, obs_dim: int, action_dim: int, config: DARAConfig | None = None):
+    def __init__(self, obs_dim: int, action_dim: int, config: DARAConfig | None = None, device: str = "cpu"):
         self.config = config or DARAConfig()
         self.obs_dim, self.action_dim = obs_dim, action_dim
+        self.device = device
+        """Where the classifiers and their training data live (random draws stay on CPU generators)."""
         self.q_sas = DomainClassifier(2 * obs_dim + action_dim, self.config.hidden)
         self.q_sa = DomainClassifier(obs_dim + action_dim, self.config.hidden)
         self.report: dict[str, Any] = {}
@@ -126,25 +128,28 @@ class DARA:
         for layer in [*self.q_sas.modules(), *self.q_sa.modules()]:
             if isinstance(layer, nn.Linear):
                 layer.reset_parameters()  # initialised from the seed, not from the RNG state at construction
+        self.q_sas.to(self.device)
+        self.q_sa.to(self.device)
         splits = {}
         for name, data in (("source", source), ("target", target)):
             order = rng.permutation(len(data))
             held = max(1, int(len(data) * cfg.holdout))
             splits[name] = (order[held:], order[:held])
         for classifier, features in ((self.q_sas, _sas), (self.q_sa, _sa)):
-            x_src, x_tgt = torch.as_tensor(features(source)), torch.as_tensor(features(target))
-            train_src, train_tgt = x_src[splits["source"][0]], x_tgt[splits["target"][0]]
+            x_src, x_tgt = (torch.as_tensor(features(d), device=self.device) for d in (source, target))
+            train_src = x_src[torch.as_tensor(splits["source"][0], device=self.device)]
+            train_tgt = x_tgt[torch.as_tensor(splits["target"][0], device=self.device)]
             union = torch.cat([train_src, train_tgt])
             classifier.mean.copy_(union.mean(0))
             classifier.std.copy_(union.std(0).clamp_min(1e-6))
             optimizer = torch.optim.Adam(classifier.parameters(), lr=cfg.learning_rate)
-            labels = torch.cat([torch.full((cfg.batch_size,), SOURCE), torch.full((cfg.batch_size,), TARGET)])
+            labels = torch.cat([torch.full((cfg.batch_size,), SOURCE), torch.full((cfg.batch_size,), TARGET)]).to(self.device)
             for _ in range(cfg.steps):
-                rows_src = torch.randint(len(train_src), (cfg.batch_size,), generator=generator)
-                rows_tgt = torch.randint(len(train_tgt), (cfg.batch_size,), generator=generator)
+                rows_src = torch.randint(len(train_src), (cfg.batch_size,), generator=generator).to(self.device)
+                rows_tgt = torch.randint(len(train_tgt), (cfg.batch_size,), generator=generator).to(self.device)
                 x = classifier.standardise(torch.cat([train_src[rows_src], train_tgt[rows_tgt]]))
                 if cfg.noise_std:
-                    x = x + cfg.noise_std * torch.randn(x.shape, generator=generator)
+                    x = x + cfg.noise_std * torch.randn(x.shape, generator=generator).to(self.device)
                 loss = F.cross_entropy(classifier.net(x), labels)  # on the logits: one softmax
                 optimizer.zero_grad()
                 loss.backward()
@@ -154,8 +159,8 @@ class DARA:
 
     @torch.no_grad()
     def _accuracy(self, classifier: DomainClassifier, x_src: np.ndarray, x_tgt: np.ndarray) -> float:
-        odds_src = classifier.log_odds(torch.as_tensor(x_src))
-        odds_tgt = classifier.log_odds(torch.as_tensor(x_tgt))
+        odds_src = classifier.log_odds(torch.as_tensor(x_src, device=self.device))
+        odds_tgt = classifier.log_odds(torch.as_tensor(x_tgt, device=self.device))
         correct = int((odds_src > 0).sum()) + int((odds_tgt <= 0).sum())
         return correct / (len(x_src) + len(x_tgt))
 
@@ -174,14 +179,14 @@ class DARA:
     @torch.no_grad()
     def delta_r(self, data: Transitions) -> np.ndarray:
         """Δr of each transition, clipped to ±clip (no noise)."""
-        sas = self.q_sas.log_odds(torch.as_tensor(_sas(data)))
-        sa = self.q_sa.log_odds(torch.as_tensor(_sa(data)))
-        return (sas - sa).clamp(-self.config.clip, self.config.clip).numpy().astype(np.float64)
+        sas = self.q_sas.log_odds(torch.as_tensor(_sas(data), device=self.device))
+        sa = self.q_sa.log_odds(torch.as_tensor(_sa(data), device=self.device))
+        return (sas - sa).clamp(-self.config.clip, self.config.clip).cpu().numpy().astype(np.float64)
 
     @torch.no_grad()
     def source_probability(self, data: Transitions) -> np.ndarray:
         """q_sa(src | s, a) of each transition (no noise): near 1 or 0 where the two datasets do not overlap."""
-        return torch.sigmoid(self.q_sa.log_odds(torch.as_tensor(_sa(data)))).numpy().astype(np.float64)
+        return torch.sigmoid(self.q_sa.log_odds(torch.as_tensor(_sa(data), device=self.device))).cpu().numpy().astype(np.float64)
 
     def relabel(self, source: Transitions) -> Transitions:
         """The source transitions with r ← r − η·Δr (nothing else changes)."""
@@ -203,11 +208,13 @@ class DARA:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "DARA":
+    def load(cls, path: str | os.PathLike, device: str = "cpu") -> "DARA":
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        dara = cls(*payload["dims"], DARAConfig(**json.loads(payload["config"])))
+        dara = cls(*payload["dims"], DARAConfig(**json.loads(payload["config"])), device=device)
         dara.q_sas.load_state_dict(payload["q_sas"])
         dara.q_sa.load_state_dict(payload["q_sa"])
+        dara.q_sas.to(device)
+        dara.q_sa.to(device)
         dara.report = json.loads(payload["report"])
         return dara
 

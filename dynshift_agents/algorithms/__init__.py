@@ -17,7 +17,8 @@ from dynshift_agents.algorithms.iql import IQL, IQLConfig
 from dynshift_agents.algorithms.model_based import LEARNERS, ModelBasedAgent, ModelBasedConfig
 from dynshift_agents.algorithms.mopo import MOPO, MOPOConfig
 from dynshift_agents.algorithms.rambo import RAMBO, RAMBOConfig
-from dynshift_agents.algorithms.registry import ALGORITHMS, MODEL_BASED, algorithm_class, describe, load
+from dynshift_agents.algorithms.registry import (ALGORITHMS, MODEL_BASED, algorithm_class, describe, load,
+                                                 needs_world_model)
 from dynshift_agents.algorithms.sb3 import SB3Agent, SB3Config
 from dynshift_agents.algorithms.td3bc import TD3BC, TD3BCConfig
 
@@ -25,4 +26,4 @@ __all__ = ["ALGORITHMS", "AWR", "AWRConfig", "Agent", "AgentConfig", "AugWM", "A
            "BCQConfig", "BEAR", "BEARConfig", "BRACConfig", "BRACP", "CQL", "CQLConfig",
            "DivergenceError", "FB", "FBConfig", "IQL", "IQLConfig", "LEARNERS", "MODEL_BASED", "MOPO", "MOPOConfig", "ModelBasedAgent",
            "ModelBasedConfig", "ObservationEncoder", "RAMBO", "RAMBOConfig", "SB3Agent", "SB3Config", "TD3BC",
-           "TD3BCConfig", "UnsafeCheckpointError", "algorithm_class", "describe", "load"]
+           "TD3BCConfig", "UnsafeCheckpointError", "algorithm_class", "describe", "load", "needs_world_model"]

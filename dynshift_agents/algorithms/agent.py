@@ -1,8 +1,13 @@
 """The generic offline trainer every algorithm runs on (d3rlpy's ``fit``, SB3's ``learn``).
 
-``Agent.learn(gradient_steps)`` is a loop over one abstract training block (:meth:`Agent.train_block`,
-``block_steps()`` gradient steps at a time). Around the blocks the base owns everything an algorithm
-must not rewrite: SB3's logger (stdout, CSV, TensorBoard when installed; a resumed run keeps its
+The seam is one gradient step: an algorithm supplies :meth:`Agent.sample` (a batch) and
+:meth:`Agent.update` (its losses and optimiser steps on that batch, returning metrics as tensors), in
+the shape of d3rlpy's ``inner_update`` and CORL's ``train(batch)``. The one loop,
+:meth:`Agent.train_block`, runs ``block_steps()`` of them, keeps the one step counter
+(``gradient_steps``, which drives policy delays and warm-ups) and reads the metrics once per block (no
+host sync per step). ``Agent.learn(gradient_steps)`` runs the blocks; a layer above adds its own work
+around a block (the model-based agents' rollouts, RAMBO's adversary). Around the blocks the base owns
+everything an algorithm must not rewrite: SB3's logger (stdout, CSV, TensorBoard when installed; a resumed run keeps its
 earlier CSV rows), the progress bar, the divergence guard, periodic evaluation (a callback the caller
 passes in, as SB3's ``EvalCallback``: nothing under ``algorithms/`` imports the evaluation layer),
 atomic checkpoint directories, and resuming. :meth:`Agent.predict` has SB3's signature and encodes
@@ -37,7 +42,9 @@ from stable_baselines3.common.logger import CSVOutputFormat, Logger, configure
 from tqdm.auto import tqdm
 
 from dynshift_agents.algorithms.encoder import ObservationEncoder
+from dynshift_agents.checks import POSITIVE, Range, check_ranges
 from dynshift_agents.data.transitions import Transitions
+from dynshift_agents.run_options import resolve_device
 
 BLOCK_STEPS = 1000
 """Gradient steps per training block of learners without a block of their own (logging, the
@@ -53,6 +60,12 @@ class AgentConfig:
     the mean |Q| on a batch exceeds this (RAMBO's "—", a value function that diverged)."""
     standardise_states: bool = False
     """The policy sees (s − mean) / std of the dataset's states."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"q_limit": POSITIVE}
+    """Each field's valid range (a subclass adds its own): checked when the config is built."""
+
+    def __post_init__(self):
+        check_ranges(self)
 
     @classmethod
     def for_dataset(cls, dataset_id: str, **overrides) -> "AgentConfig":
@@ -77,6 +90,13 @@ class AgentConfig:
         return cls(**values)
 
 
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One descent step of ``optimizer`` on ``loss`` (gradients zeroed, back-propagated, applied)."""
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
 class DivergenceError(RuntimeError):
     """Training stopped because the value function diverged (losses not finite or |Q| too large)."""
 
@@ -91,10 +111,20 @@ EvalCallback = Callable[["Agent"], dict[str, float]]
 
 class Agent:
     """An offline learner: config, dataset, encoder, the training loop, checkpoints. Subclasses
-    supply :meth:`train_block`, :meth:`act`, and their tensors."""
+    supply :meth:`sample`, :meth:`update`, :meth:`act`, and their tensors."""
 
     name: ClassVar[str] = "agent"
+    """The algorithm's name (``dynshift train NAME``, ``agent.json``)."""
     config_class: ClassVar[type[AgentConfig]] = AgentConfig
+
+    def __init_subclass__(cls, name: str | None = None, config: type[AgentConfig] | None = None, **kwargs):
+        """An algorithm names itself and its config class where it is declared:
+        ``class BC(SB3Agent, name="bc", config=BCConfig, learner=BCLearner)``."""
+        super().__init_subclass__(**kwargs)
+        if name is not None:
+            cls.name = name
+        if config is not None:
+            cls.config_class = config
 
     def __init__(self, env_id: str, dataset: Transitions | None = None, config: AgentConfig | None = None,
                  seed: int = 0, env_kwargs: dict | None = None, dataset_id: str | None = None, device: str = "cpu"):
@@ -102,7 +132,8 @@ class Agent:
         if not isinstance(self.config, self.config_class):
             raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(self.config).__name__}")
         self.env_id, self.env_kwargs, self.dataset_id, self.seed = env_id, dict(env_kwargs or {}), dataset_id, seed
-        self.device = device
+        self.device = resolve_device(device)
+        """The torch device everything the agent allocates lives on (``auto`` resolved when built)."""
         env = gym.make(env_id, **self.env_kwargs)
         self.env_observation_space, self.action_space = env.observation_space, env.action_space
         env.close()
@@ -110,6 +141,8 @@ class Agent:
         self.generator = torch.Generator().manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.gradient_steps = 0
+        self._progress_remaining = 1.0
+        """The share of the current ``learn`` call still to run (SB3's schedules read it)."""
         self._saved_random: tuple[dict | None, dict | None] | None = None
         """A loaded checkpoint's generator states, put back when the agent starts to learn."""
         self.dataset: Transitions | None = None
@@ -140,9 +173,32 @@ class Agent:
     def block_steps(self) -> int:
         return BLOCK_STEPS
 
-    def train_block(self, steps: int) -> dict[str, float]:
-        """Run ``steps`` gradient steps; return statistics for the logger."""
+    def sample(self) -> Any:
+        """One training batch, drawn with the agent's generators (what :meth:`update` takes)."""
         raise NotImplementedError
+
+    def update(self, batch: Any) -> dict[str, torch.Tensor | float]:
+        """One gradient step on ``batch``: the algorithm's losses and optimiser steps. ``self.gradient_steps``
+        is the number of updates before this one (the one step counter: policy delays, warm-ups and
+        schedules read it). Returns the step's metrics, detached tensors (no host sync) or numbers."""
+        raise NotImplementedError
+
+    def train_block(self, steps: int) -> dict[str, float]:
+        """The one training loop: ``steps`` times a batch from :meth:`sample` and an :meth:`update` on it,
+        counting each step. Metrics are summed as tensors and read once, at the block's end; each is
+        logged as ``train/<name>``, its mean over the steps that reported it (a delayed actor's loss
+        over the steps it was updated). A layer above wraps this (the model-based agents' rollouts)."""
+        totals: dict[str, Any] = {}
+        counts: dict[str, int] = {}
+        for _ in range(steps):
+            metrics = self.update(self.sample())
+            self.gradient_steps += 1
+            for key, value in metrics.items():
+                totals[key] = totals[key] + value if key in totals else value
+                counts[key] = counts.get(key, 0) + 1
+        self.block_means = {key: float(total) / counts[key] for key, total in totals.items()}
+        """The last block's mean of every metric (FB's guard reads its mean Q here)."""
+        return {f"train/{key}": value for key, value in self.block_means.items()}
 
     def q_mean(self) -> float | None:
         """The mean value estimate on a batch, for the divergence guard (``None``: no critic)."""
@@ -215,8 +271,7 @@ class Agent:
                     if all(torch.isfinite(p).all() for p in self.parameters()):
                         raise
                     raise DivergenceError(self._divergence_message(float("nan"), {}, checkpoint_dir)) from error
-                self.gradient_steps += block
-                stats |= self._check_divergence(checkpoint_dir)
+                stats |= self._check_divergence(checkpoint_dir, stats)
                 self.after_block()
                 bar.update(block)
                 for key, value in stats.items():
@@ -257,10 +312,11 @@ class Agent:
         """Called after each block, once the step count is updated (the SB3 layer syncs its learner)."""
 
     @torch.no_grad()
-    def _check_divergence(self, checkpoint_dir) -> dict[str, float]:
-        """Raise :class:`DivergenceError` (before anything is saved) if training diverged; returns the
-        mean Q for the logger."""
-        losses = {k: v for k, v in self.logger.name_to_value.items() if k.endswith("_loss")}
+    def _check_divergence(self, checkpoint_dir, stats: dict[str, float]) -> dict[str, float]:
+        """Raise :class:`DivergenceError` (before anything is saved) if training diverged: a loss of the
+        block's statistics (or one recorded in the logger) not finite, or |mean Q| past the limit;
+        returns the mean Q for the logger."""
+        losses = {k: v for k, v in (self.logger.name_to_value | stats).items() if k.endswith("_loss")}
         q_mean = self.q_mean()
         q_bad = q_mean is not None and (not np.isfinite(q_mean) or abs(q_mean) > self.config.q_limit)
         if q_bad or not all(np.isfinite(list(losses.values()))):
@@ -333,7 +389,8 @@ class Agent:
         self.save_parts(tmp)
         meta = {"algorithm": self.name, "config": asdict(self.config), "env_id": self.env_id,
                 "env_kwargs": self.env_kwargs, "dataset_id": self.dataset_id, "seed": self.seed,
-                "gradient_steps": self.gradient_steps, "encoder": self.encoder.to_json(), "state": self.json_state(),
+                "gradient_steps": self.gradient_steps, "device": str(self.device), "encoder": self.encoder.to_json(),
+                "state": self.json_state(),
                 "provenance": self.provenance,
                 "random": {name: g.bit_generator.state for name, g in self.numpy_generators().items()}}
         (tmp / "agent.json").write_text(json.dumps(meta, indent=1))

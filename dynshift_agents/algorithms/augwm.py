@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from dynshift_agents.algorithms.mopo import MOPO, MOPOConfig
+from dynshift_agents.checks import POSITIVE, Range
 from dynshift_agents.rollout import ModelStep
 
 
@@ -62,6 +63,8 @@ AUGMENTATIONS: dict[str, Callable] = {"das": das, "rad": rad, "rans": rans}
 @dataclass
 class AugWMConfig(MOPOConfig):
     """AugWM: MOPO's settings plus the augmentation."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"z_low": POSITIVE, "z_high": POSITIVE}
 
     augmentation: str = "das"
     """``"das"``, ``"rad"`` or ``"rans"``."""
@@ -94,11 +97,8 @@ class AugWMConfig(MOPOConfig):
             self.oracle_z = tuple(float(v) for v in np.atleast_1d(self.oracle_z))
 
 
-class AugWM(MOPO):
+class AugWM(MOPO, name="augwm", config=AugWMConfig):
     """MOPO with augmented model transitions, and optionally a context-conditioned policy."""
-
-    name: ClassVar[str] = "augwm"
-    config_class: ClassVar[type[AugWMConfig]] = AugWMConfig
     config: AugWMConfig
 
     @property
@@ -112,9 +112,9 @@ class AugWM(MOPO):
         """``n`` context vectors ``[n, obs_dim]``: the oracle's, or uniform draws."""
         cfg = self.config
         if cfg.oracle_z is not None:
-            z = torch.as_tensor(cfg.oracle_z, dtype=torch.float32)
+            z = torch.as_tensor(cfg.oracle_z, dtype=torch.float32, device=self.device)
             return z.expand(n, self.obs_dim).clone()
-        u = torch.rand((n, self.obs_dim), generator=self.generator)
+        u = torch.rand((n, self.obs_dim), generator=self.generator).to(self.device)  # the CPU generator's draws
         return cfg.z_low + (cfg.z_high - cfg.z_low) * u
 
     def begin_rollout(self, start_states: int) -> None:

@@ -25,13 +25,18 @@ import torch
 import torch.nn.functional as F
 from stable_baselines3 import SAC
 
+from dynshift_agents.algorithms.agent import optimizer_step
 from dynshift_agents.algorithms.behaviour_models import mlp
-from dynshift_agents.algorithms.sb3 import SB3Agent, SB3Config, record_means, tanh_mean_log_likelihood
+from dynshift_agents.algorithms.sb3 import OfflineLearner, SB3Agent, SB3Config, tanh_mean_log_likelihood
+from dynshift_agents.checks import COUNT, FRACTION, POSITIVE, Range
 
 
 @dataclass
 class AWRConfig(SB3Config):
     """AWR's hyperparameters (paper, Table 2), with the dataset as the buffer."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"beta": POSITIVE, "max_weight": POSITIVE, "td_lambda": FRACTION,
+                                          "value_refresh": COUNT}
 
     net_arch: tuple[int, ...] = (128, 64)
     """Hidden layers of the policy and of V (the paper's 128-64)."""
@@ -67,13 +72,16 @@ def awr_weights(advantages: np.ndarray, beta: float, max_weight: float) -> np.nd
     return np.minimum(np.exp(normalised / beta), max_weight)
 
 
-class AWRLearner(SAC):
-    """SB3's SAC actor (its critics unused) plus a state-value network, with AWR's ``train()``."""
+class AWRLearner(OfflineLearner, SAC):
+    """SB3's SAC actor (its critics unused) plus a state-value network, trained with AWR's losses on
+    batches of dataset rows (:meth:`sample`: their advantage weights are the dataset's)."""
 
-    def setup_awr(self, config: AWRConfig) -> None:
-        self.awr = config
-        self.value_net = mlp(self.observation_space.shape[0], 1, config.net_arch).to(self.device)
-        self.value_optimizer = torch.optim.Adam(self.value_net.parameters(), lr=config.learning_rate)
+    config: AWRConfig
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        self.value_net = mlp(self.observation_space.shape[0], 1, self.config.net_arch).to(self.device)
+        self.value_optimizer = torch.optim.Adam(self.value_net.parameters(), lr=self.config.learning_rate)
         self.rng = np.random.default_rng(self.seed)
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
@@ -84,53 +92,40 @@ class AWRLearner(SAC):
     def refresh(self) -> dict[str, float]:
         """Recompute R^λ and the advantage weights over the whole dataset with the current V."""
         real = self.replay_buffer.real
-        values = self.value_net(torch.as_tensor(real["observations"])).squeeze(-1).numpy()
-        next_values = self.value_net(torch.as_tensor(real["next_observations"])).squeeze(-1).numpy()
-        returns = td_lambda_returns(real["rewards"][:, 0], values, next_values, real["dones"][:, 0] > 0, self.ends,
-                                    self.gamma, self.awr.td_lambda)
-        self.returns = torch.as_tensor(returns, dtype=torch.float32)
-        self.weights = torch.as_tensor(awr_weights(returns - values, self.awr.beta, self.awr.max_weight),
-                                       dtype=torch.float32)
+        values = self.value_net(real["observations"]).squeeze(-1).cpu().numpy()
+        next_values = self.value_net(real["next_observations"]).squeeze(-1).cpu().numpy()
+        returns = td_lambda_returns(real["rewards"][:, 0].cpu().numpy(), values, next_values,
+                                    (real["dones"][:, 0] > 0).cpu().numpy(), self.ends, self.config.gamma,
+                                    self.config.td_lambda)
+        self.returns = torch.as_tensor(returns, dtype=torch.float32, device=self.device)
+        self.weights = torch.as_tensor(awr_weights(returns - values, self.config.beta, self.config.max_weight),
+                                       dtype=torch.float32, device=self.device)
         return {"advantage_std": float(np.std(returns - values)), "weight_mean": float(self.weights.mean())}
 
-    def train(self, gradient_steps: int, batch_size: int = 256) -> None:
-        self.policy.set_training_mode(True)
+    def sample(self) -> torch.Tensor:
+        """The dataset rows of a batch (drawn with the learner's generator)."""
+        return torch.as_tensor(self.rng.integers(self.replay_buffer.real_size, size=self.config.batch_size),
+                               device=self.device)
+
+    def update(self, index: torch.Tensor, step: int) -> dict[str, torch.Tensor | float]:
+        metrics = {}
+        if step % self.config.value_refresh == 0 or not hasattr(self, "weights"):
+            metrics |= self.refresh()
         real = self.replay_buffer.real
-        obs, actions = torch.as_tensor(real["observations"]), torch.as_tensor(real["actions"])
-        stats: dict[str, list[float]] = {"value_loss": [], "actor_loss": []}
-        for step in range(gradient_steps):
-            if (self._n_updates + step) % self.awr.value_refresh == 0 or not hasattr(self, "weights"):
-                for key, value in self.refresh().items():
-                    self.logger.record(f"train/{key}", value)
-            index = torch.as_tensor(self.rng.integers(len(obs), size=batch_size))
-            value_loss = F.mse_loss(self.value_net(obs[index]).squeeze(-1), self.returns[index])
-            self.value_optimizer.zero_grad()
-            value_loss.backward()
-            self.value_optimizer.step()
-            actor_loss = -(self.weights[index] * tanh_mean_log_likelihood(self.actor, obs[index], actions[index])).mean()
-            self.actor.optimizer.zero_grad()
-            actor_loss.backward()
-            self.actor.optimizer.step()
-            stats["value_loss"].append(value_loss.item())
-            stats["actor_loss"].append(actor_loss.item())
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates)
-        record_means(self.logger, stats)
+        obs, actions = real["observations"][index], real["actions"][index]
+        value_loss = F.mse_loss(self.value_net(obs).squeeze(-1), self.returns[index])
+        optimizer_step(self.value_optimizer, value_loss)
+        actor_loss = -(self.weights[index] * tanh_mean_log_likelihood(self.actor, obs, actions)).mean()
+        optimizer_step(self.actor.optimizer, actor_loss)
+        return metrics | {"value_loss": value_loss.detach(), "actor_loss": actor_loss.detach()}
 
 
-class AWR(SB3Agent):
+class AWR(SB3Agent, name="awr", config=AWRConfig, learner=AWRLearner):
     """AWR on the SB3 layer, offline."""
-
-    name: ClassVar[str] = "awr"
-    config_class: ClassVar[type[AWRConfig]] = AWRConfig
     config: AWRConfig
 
-    def learner_class(self):
-        return AWRLearner
-
-    def build(self) -> None:
-        super().build()
-        self.learner.setup_awr(self.config)
+    def sample(self) -> torch.Tensor:
+        return self.learner.sample()
 
     def attach_dataset(self, dataset) -> None:
         super().attach_dataset(dataset)

@@ -8,12 +8,13 @@ standardised by the dataset's mean and std. The critics SB3 builds beside the ac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
+import torch
 import torch.nn.functional as F
 from stable_baselines3 import TD3
 
-from dynshift_agents.algorithms.sb3 import SB3Agent, SB3Config, record_means
+from dynshift_agents.algorithms.agent import optimizer_step
+from dynshift_agents.algorithms.sb3 import OfflineLearner, SB3Agent, SB3Config
 
 
 @dataclass
@@ -24,33 +25,18 @@ class BCConfig(SB3Config):
     """States standardised by the dataset's mean and std."""
 
 
-class BCLearner(TD3):
+class BCLearner(OfflineLearner, TD3):
     """SB3's TD3 policy, of which only the actor is trained, on the dataset's actions."""
 
-    def train(self, gradient_steps: int, batch_size: int = 256) -> None:
-        self.policy.set_training_mode(True)
-        losses = []
-        for _ in range(gradient_steps):
-            data = self.replay_buffer.sample(batch_size)
-            loss = F.mse_loss(self.actor(data.observations), data.actions)
-            self.actor.optimizer.zero_grad()
-            loss.backward()
-            self.actor.optimizer.step()
-            losses.append(loss.item())
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates)
-        record_means(self.logger, {"bc_loss": losses})
+    def update(self, data, step: int) -> dict[str, torch.Tensor]:
+        loss = F.mse_loss(self.actor(data.observations), data.actions)
+        optimizer_step(self.actor.optimizer, loss)
+        return {"bc_loss": loss.detach()}
 
 
-class BC(SB3Agent):
+class BC(SB3Agent, name="bc", config=BCConfig, learner=BCLearner):
     """Behaviour cloning on the SB3 layer."""
-
-    name: ClassVar[str] = "bc"
-    config_class: ClassVar[type[BCConfig]] = BCConfig
     config: BCConfig
-
-    def learner_class(self):
-        return BCLearner
 
     def q_mean(self) -> None:
         return None  # no critic is trained

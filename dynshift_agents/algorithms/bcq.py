@@ -26,13 +26,18 @@ import torch.nn.functional as F
 from stable_baselines3 import TD3
 from stable_baselines3.common.utils import polyak_update
 
+from dynshift_agents.algorithms.agent import optimizer_step
 from dynshift_agents.algorithms.behaviour_models import BehaviourVAE, mlp
-from dynshift_agents.algorithms.sb3 import SB3Agent, SB3Config, record_means
+from dynshift_agents.algorithms.sb3 import OfflineLearner, SB3Agent, SB3Config
+from dynshift_agents.checks import COUNT, FRACTION, NON_NEGATIVE, Range, SIZES
 
 
 @dataclass
 class BCQConfig(SB3Config):
     """BCQ's hyperparameters (paper and original code)."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"phi": NON_NEGATIVE, "lmbda": FRACTION, "target_samples": COUNT,
+                                          "act_samples": COUNT, "vae_hidden": SIZES}
 
     net_arch: tuple[int, ...] = (400, 300)
     """Hidden layers of the perturbation network and of each critic."""
@@ -60,21 +65,20 @@ def soft_clipped_target(q1: torch.Tensor, q2: torch.Tensor, lmbda: float, sample
     return q.view(-1, samples).max(dim=1, keepdim=True).values
 
 
-class BCQLearner(TD3):
-    """SB3's TD3 critics plus BCQ's perturbation network and VAE, with BCQ's ``train()``."""
+class BCQLearner(OfflineLearner, TD3):
+    """SB3's TD3 critics plus BCQ's perturbation network and VAE, trained with BCQ's losses."""
 
-    phi: float = 0.05
-    lmbda: float = 0.75
-    target_samples: int = 10
+    config: BCQConfig
 
-    def setup_bcq(self, config: BCQConfig) -> None:
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        cfg = self.config
         obs_dim, action_dim = self.observation_space.shape[0], self.action_space.shape[0]
-        self.phi, self.lmbda, self.target_samples = config.phi, config.lmbda, config.target_samples
-        self.perturbation = mlp(obs_dim + action_dim, action_dim, config.net_arch).to(self.device)
+        self.perturbation = mlp(obs_dim + action_dim, action_dim, cfg.net_arch).to(self.device)
         self.perturbation_target = copy.deepcopy(self.perturbation)
-        self.perturbation_optimizer = torch.optim.Adam(self.perturbation.parameters(), lr=config.learning_rate)
-        self.vae = BehaviourVAE(obs_dim, action_dim, config.vae_hidden).to(self.device)
-        self.vae_optimizer = torch.optim.Adam(self.vae.parameters(), lr=config.learning_rate)
+        self.perturbation_optimizer = torch.optim.Adam(self.perturbation.parameters(), lr=cfg.learning_rate)
+        self.vae = BehaviourVAE(obs_dim, action_dim, cfg.vae_hidden).to(self.device)
+        self.vae_optimizer = torch.optim.Adam(self.vae.parameters(), lr=cfg.learning_rate)
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         state_dicts, variables = super()._get_torch_save_params()
@@ -84,7 +88,7 @@ class BCQLearner(TD3):
     def perturb(self, obs: torch.Tensor, actions: torch.Tensor, target: bool = False) -> torch.Tensor:
         """a + Φ·tanh(ξ(s, a)), clipped to [-1, 1]."""
         network = self.perturbation_target if target else self.perturbation
-        return (actions + self.phi * torch.tanh(network(torch.cat([obs, actions], -1)))).clamp(-1, 1)
+        return (actions + self.config.phi * torch.tanh(network(torch.cat([obs, actions], -1)))).clamp(-1, 1)
 
     @torch.no_grad()
     def select(self, obs: torch.Tensor, samples: int) -> torch.Tensor:
@@ -94,59 +98,36 @@ class BCQLearner(TD3):
         best = self.critic.q1_forward(repeated, actions).view(-1, samples).argmax(dim=1)
         return actions.view(len(obs), samples, -1)[torch.arange(len(obs)), best]
 
-    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        self.policy.set_training_mode(True)
-        stats: dict[str, list[float]] = {"vae_loss": [], "critic_loss": [], "actor_loss": []}
-        for _ in range(gradient_steps):
-            data = self.replay_buffer.sample(batch_size)
-            vae_loss = self.vae.loss(data.observations, data.actions)
-            self.vae_optimizer.zero_grad()
-            vae_loss.backward()
-            self.vae_optimizer.step()
+    def update(self, data, step: int) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        vae_loss = self.vae.loss(data.observations, data.actions)
+        optimizer_step(self.vae_optimizer, vae_loss)
 
-            with torch.no_grad():
-                next_obs = data.next_observations.repeat_interleave(self.target_samples, dim=0)
-                next_actions = self.perturb(next_obs, self.vae.decode(next_obs), target=True)
-                next_q = soft_clipped_target(*self.critic_target(next_obs, next_actions), self.lmbda, self.target_samples)
-                target = data.rewards + (1 - data.dones) * self.gamma * next_q
-            critic_loss = sum(F.mse_loss(q, target) for q in self.critic(data.observations, data.actions))
-            self.critic.optimizer.zero_grad()
-            critic_loss.backward()
-            self.critic.optimizer.step()
+        with torch.no_grad():
+            next_obs = data.next_observations.repeat_interleave(cfg.target_samples, dim=0)
+            next_actions = self.perturb(next_obs, self.vae.decode(next_obs), target=True)
+            next_q = soft_clipped_target(*self.critic_target(next_obs, next_actions), cfg.lmbda, cfg.target_samples)
+            target = data.rewards + (1 - data.dones) * cfg.gamma * next_q
+        critic_loss = sum(F.mse_loss(q, target) for q in self.critic(data.observations, data.actions))
+        optimizer_step(self.critic.optimizer, critic_loss)
 
-            with torch.no_grad():
-                sampled = self.vae.decode(data.observations)
-            actor_loss = -self.critic.q1_forward(data.observations, self.perturb(data.observations, sampled)).mean()
-            self.perturbation_optimizer.zero_grad()
-            actor_loss.backward()
-            self.perturbation_optimizer.step()
-            polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
-            polyak_update(self.perturbation.parameters(), self.perturbation_target.parameters(), self.tau)
-            for key, value in (("vae_loss", vae_loss), ("critic_loss", critic_loss), ("actor_loss", actor_loss)):
-                stats[key].append(value.item())
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates)
-        record_means(self.logger, stats)
+        with torch.no_grad():
+            sampled = self.vae.decode(data.observations)
+        actor_loss = -self.critic.q1_forward(data.observations, self.perturb(data.observations, sampled)).mean()
+        optimizer_step(self.perturbation_optimizer, actor_loss)
+        polyak_update(self.critic.parameters(), self.critic_target.parameters(), cfg.tau)
+        polyak_update(self.perturbation.parameters(), self.perturbation_target.parameters(), cfg.tau)
+        return {"vae_loss": vae_loss.detach(), "critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach()}
 
 
-class BCQ(SB3Agent):
+class BCQ(SB3Agent, name="bcq", config=BCQConfig, learner=BCQLearner):
     """BCQ on the SB3 layer."""
-
-    name: ClassVar[str] = "bcq"
-    config_class: ClassVar[type[BCQConfig]] = BCQConfig
     config: BCQConfig
     q_on_dataset_actions = True  # TD3's actor is unused: value the data's actions
-
-    def learner_class(self):
-        return BCQLearner
 
     def learner_kwargs(self) -> dict[str, Any]:
         arch = {"pi": [16], "qf": list(self.config.net_arch)}  # TD3's actor is unused: built small
         return super().learner_kwargs() | {"policy_kwargs": {"net_arch": arch}}
-
-    def build(self) -> None:
-        super().build()
-        self.learner.setup_bcq(self.config)
 
     def act(self, policy_obs: np.ndarray, deterministic: bool) -> np.ndarray:
         obs = torch.as_tensor(policy_obs, dtype=torch.float32, device=self.learner.device)

@@ -31,9 +31,11 @@ import torch.nn.functional as F
 from stable_baselines3 import SAC
 from stable_baselines3.common.utils import polyak_update
 
+from dynshift_agents.algorithms.agent import optimizer_step
 from dynshift_agents.algorithms.bcq import soft_clipped_target
 from dynshift_agents.algorithms.behaviour_models import BehaviourVAE
-from dynshift_agents.algorithms.sb3 import SB3Agent, SB3Config, record_means
+from dynshift_agents.algorithms.sb3 import OfflineLearner, SB3Agent, SB3Config
+from dynshift_agents.checks import COUNT, FRACTION, NON_NEGATIVE, POSITIVE, Range, SIZES, STEPS, check_choice
 
 KERNELS = ("laplacian", "gaussian")
 
@@ -41,6 +43,11 @@ KERNELS = ("laplacian", "gaussian")
 @dataclass
 class BEARConfig(SB3Config):
     """BEAR's hyperparameters (official code)."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"actor_learning_rate": POSITIVE, "sigma": POSITIVE, "mmd_samples": COUNT,
+                                          "epsilon": NON_NEGATIVE, "lagrange_learning_rate": POSITIVE,
+                                          "warmup_steps": STEPS, "target_samples": COUNT, "lmbda": FRACTION,
+                                          "vae_hidden": SIZES}
 
     actor_learning_rate: float = 1e-4
     """The actor's learning rate (``learning_rate`` is the critics' and the VAE's)."""
@@ -63,8 +70,7 @@ class BEARConfig(SB3Config):
     def __post_init__(self):
         super().__post_init__()
         self.vae_hidden = tuple(self.vae_hidden)
-        if self.kernel not in KERNELS:
-            raise ValueError(f"unknown kernel {self.kernel!r}; choose one of {list(KERNELS)}")
+        check_choice(self, "kernel", KERNELS)
 
     @classmethod
     def for_dataset(cls, dataset_id: str, **overrides) -> "BEARConfig":
@@ -85,12 +91,15 @@ def mmd(x: torch.Tensor, y: torch.Tensor, kernel: str, sigma: float) -> torch.Te
     return torch.sqrt(k(x, x) + k(y, y) - 2 * k(x, y) + 1e-6)
 
 
-class BEARLearner(SAC):
-    """SB3's SAC networks plus a behaviour VAE and BEAR's Lagrange multiplier, with BEAR's ``train()``."""
+class BEARLearner(OfflineLearner, SAC):
+    """SB3's SAC networks plus a behaviour VAE and BEAR's Lagrange multiplier, trained with BEAR's losses."""
 
-    def setup_bear(self, config: BEARConfig) -> None:
+    config: BEARConfig
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        config = self.config
         obs_dim, action_dim = self.observation_space.shape[0], self.action_space.shape[0]
-        self.bear = config
         self.vae = BehaviourVAE(obs_dim, action_dim, config.vae_hidden).to(self.device)
         self.vae_optimizer = torch.optim.Adam(self.vae.parameters(), lr=config.learning_rate)
         self.log_alpha = torch.zeros(1, requires_grad=True, device=self.device)
@@ -108,73 +117,47 @@ class BEARLearner(SAC):
         raw = mean + log_std.exp() * torch.randn_like(mean)
         return raw.view(len(obs), n, -1), torch.tanh(raw)
 
-    def train(self, gradient_steps: int, batch_size: int = 256) -> None:
-        cfg = self.bear
-        self.policy.set_training_mode(True)
-        stats: dict[str, list[float]] = {k: [] for k in ("vae_loss", "critic_loss", "actor_loss", "mmd", "alpha")}
-        for _ in range(gradient_steps):
-            data = self.replay_buffer.sample(batch_size)
-            obs = data.observations
-            vae_loss = self.vae.loss(obs, data.actions)
-            self.vae_optimizer.zero_grad()
-            vae_loss.backward()
-            self.vae_optimizer.step()
+    def update(self, data, step: int) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        obs = data.observations
+        vae_loss = self.vae.loss(obs, data.actions)
+        optimizer_step(self.vae_optimizer, vae_loss)
 
-            with torch.no_grad():
-                next_obs = data.next_observations.repeat_interleave(cfg.target_samples, dim=0)
-                _, next_actions = self.policy_samples(data.next_observations, cfg.target_samples)
-                next_q = soft_clipped_target(*self.critic_target(next_obs, next_actions), cfg.lmbda, cfg.target_samples)
-                target = data.rewards + (1 - data.dones) * self.gamma * next_q
-            critic_loss = sum(F.mse_loss(q, target) for q in self.critic(obs, data.actions))
-            self.critic.optimizer.zero_grad()
-            critic_loss.backward()
-            self.critic.optimizer.step()
+        with torch.no_grad():
+            next_obs = data.next_observations.repeat_interleave(cfg.target_samples, dim=0)
+            _, next_actions = self.policy_samples(data.next_observations, cfg.target_samples)
+            next_q = soft_clipped_target(*self.critic_target(next_obs, next_actions), cfg.lmbda, cfg.target_samples)
+            target = data.rewards + (1 - data.dones) * cfg.gamma * next_q
+        critic_loss = sum(F.mse_loss(q, target) for q in self.critic(obs, data.actions))
+        optimizer_step(self.critic.optimizer, critic_loss)
 
-            raw, actions = self.policy_samples(obs, cfg.mmd_samples)
-            with torch.no_grad():
-                behaviour = self.vae.decode_raw(obs.repeat_interleave(cfg.mmd_samples, dim=0)).view_as(raw)
-            distance = mmd(raw, behaviour, cfg.kernel, cfg.sigma)
-            alpha = self.log_alpha.exp()
-            if self._n_updates < cfg.warmup_steps:
-                actor_loss = (alpha.detach() * distance).mean()
-            else:
-                q = torch.cat(self.critic(obs.repeat_interleave(cfg.mmd_samples, dim=0), actions), dim=1).min(dim=1).values
-                actor_loss = (-q.view(len(obs), -1).mean(dim=1) + alpha.detach() * (distance - cfg.epsilon)).mean()
-            self.actor.optimizer.zero_grad()
-            actor_loss.backward()
-            self.actor.optimizer.step()
+        raw, actions = self.policy_samples(obs, cfg.mmd_samples)
+        with torch.no_grad():
+            behaviour = self.vae.decode_raw(obs.repeat_interleave(cfg.mmd_samples, dim=0)).view_as(raw)
+        distance = mmd(raw, behaviour, cfg.kernel, cfg.sigma)
+        alpha = self.log_alpha.exp()
+        if step < cfg.warmup_steps:
+            actor_loss = (alpha.detach() * distance).mean()
+        else:
+            q = torch.cat(self.critic(obs.repeat_interleave(cfg.mmd_samples, dim=0), actions), dim=1).min(dim=1).values
+            actor_loss = (-q.view(len(obs), -1).mean(dim=1) + alpha.detach() * (distance - cfg.epsilon)).mean()
+        optimizer_step(self.actor.optimizer, actor_loss)
 
-            alpha_loss = -(self.log_alpha.exp() * (distance.detach() - cfg.epsilon)).mean()  # ascent on α·(MMD − ε)
-            self.alpha_optimizer.zero_grad()
-            alpha_loss.backward()
-            self.alpha_optimizer.step()
-            with torch.no_grad():
-                self.log_alpha.clamp_(-5.0, 10.0)
-            polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
-            self._n_updates += 1
-            for key, value in (("vae_loss", vae_loss), ("critic_loss", critic_loss), ("actor_loss", actor_loss),
-                               ("mmd", distance.mean()), ("alpha", alpha)):
-                stats[key].append(value.item())
-        self.logger.record("train/n_updates", self._n_updates)
-        record_means(self.logger, stats)
+        alpha_loss = -(self.log_alpha.exp() * (distance.detach() - cfg.epsilon)).mean()  # ascent on α·(MMD − ε)
+        optimizer_step(self.alpha_optimizer, alpha_loss)
+        with torch.no_grad():
+            self.log_alpha.clamp_(-5.0, 10.0)
+        polyak_update(self.critic.parameters(), self.critic_target.parameters(), cfg.tau)
+        return {"vae_loss": vae_loss.detach(), "critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(),
+                "mmd": distance.detach().mean(), "alpha": alpha.detach().reshape(())}
 
 
-class BEAR(SB3Agent):
+class BEAR(SB3Agent, name="bear", config=BEARConfig, learner=BEARLearner):
     """BEAR on the SB3 layer."""
-
-    name: ClassVar[str] = "bear"
-    config_class: ClassVar[type[BEARConfig]] = BEARConfig
     config: BEARConfig
-
-    def learner_class(self):
-        return BEARLearner
 
     def learner_kwargs(self) -> dict[str, Any]:
         return super().learner_kwargs() | {"ent_coef": 0.0}  # no entropy bonus (the official default)
-
-    def build(self) -> None:
-        super().build()
-        self.learner.setup_bear(self.config)
 
     def parameters(self) -> list[torch.Tensor]:
         return [*super().parameters(), *self.learner.vae.parameters()]

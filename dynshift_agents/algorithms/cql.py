@@ -29,13 +29,19 @@ import torch.nn.functional as F
 from stable_baselines3 import SAC
 from stable_baselines3.common.utils import polyak_update
 
-from dynshift_agents.algorithms.fused_sac import entropy_step
-from dynshift_agents.algorithms.sb3 import SB3Agent, SB3Config, record_means
+from dynshift_agents.algorithms.agent import optimizer_step
+from dynshift_agents.algorithms.fused_sac import sac_target, sample_with_entropy_step
+from dynshift_agents.algorithms.sb3 import OfflineLearner, SB3Agent, SB3Config
+from dynshift_agents.checks import COUNT, NON_NEGATIVE, POSITIVE, Range, check_ent_coef
 
 
 @dataclass
 class CQLConfig(SB3Config):
     """CQL's hyperparameters on MuJoCo (official code and paper)."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"actor_learning_rate": POSITIVE, "conservative_weight": NON_NEGATIVE,
+                                          "n_actions": COUNT, "lagrange_gap": Range(optional=True),
+                                          "lagrange_learning_rate": POSITIVE}
 
     net_arch: tuple[int, ...] = (256, 256, 256)
     """Hidden layers of actor and critics (3×256 in the official code)."""
@@ -53,6 +59,10 @@ class CQLConfig(SB3Config):
     ent_coef: str | float = "auto"
     """SAC's entropy coefficient; ``"auto"`` tunes it to a target entropy of −dim(A)."""
 
+    def __post_init__(self):
+        super().__post_init__()
+        check_ent_coef(self)
+
 
 def conservative_term(q_data: torch.Tensor, q_random: torch.Tensor, q_current: torch.Tensor,
                       log_pi_current: torch.Tensor, q_next: torch.Tensor, log_pi_next: torch.Tensor,
@@ -65,28 +75,32 @@ def conservative_term(q_data: torch.Tensor, q_random: torch.Tensor, q_current: t
     return torch.logsumexp(cat, dim=1).mean() - q_data.mean()
 
 
-class CQLLearner(SAC):
-    """SB3's SAC with CQL's critic loss (its own ``train()``)."""
+class CQLLearner(OfflineLearner, SAC):
+    """SB3's SAC with CQL's critic loss."""
 
-    conservative_weight: float = 5.0
-    n_actions: int = 10
-    lagrange_gap: float | None = None
-    backup_entropy: bool = False
+    config: CQLConfig
 
-    def setup_lagrange(self, learning_rate: float) -> None:
-        self.log_alpha_prime = torch.zeros(1, requires_grad=True, device=self.device)
-        self.alpha_prime_optimizer = torch.optim.Adam([self.log_alpha_prime], lr=learning_rate)
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        cfg = self.config
+        optimizers = [self.actor.optimizer] + ([self.ent_coef_optimizer] if self.ent_coef_optimizer else [])
+        for optimizer in optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.actor_learning_rate
+        if cfg.lagrange_gap is not None:
+            self.log_alpha_prime = torch.zeros(1, requires_grad=True, device=self.device)
+            self.alpha_prime_optimizer = torch.optim.Adam([self.log_alpha_prime], lr=cfg.lagrange_learning_rate)
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         state_dicts, variables = super()._get_torch_save_params()
-        if self.lagrange_gap is None:
+        if self.config.lagrange_gap is None:
             return state_dicts, variables
         return [*state_dicts, "alpha_prime_optimizer"], [*variables, "log_alpha_prime"]
 
     def _sampled_q(self, obs: torch.Tensor, next_obs: torch.Tensor) -> tuple[list[torch.Tensor], ...]:
         """Q at s of N uniform, N π(·|s) and N π(·|s') actions (one ``[batch, N]`` per critic for each
         proposal), and the two policies' log-densities ``[batch, N]``."""
-        batch, n = obs.shape[0], self.n_actions
+        batch, n = obs.shape[0], self.config.n_actions
         obs_rep = obs.repeat_interleave(n, dim=0)
         with torch.no_grad():
             random = torch.empty(batch * n, self.action_space.shape[0], device=self.device).uniform_(-1, 1)
@@ -96,84 +110,42 @@ class CQLLearner(SAC):
                                        for a in (random, current, following))
         return q_random, q_current, q_next, log_pi_current.view(batch, n), log_pi_next.view(batch, n)
 
-    def train(self, gradient_steps: int, batch_size: int = 256) -> None:
-        self.policy.set_training_mode(True)
-        stats: dict[str, list[float]] = {k: [] for k in ("critic_loss", "actor_loss", "ent_coef", "ent_coef_loss",
-                                                         "conservative_term", "alpha_prime")}
-        action_dim = self.action_space.shape[0]
-        for gradient_step in range(gradient_steps):
-            data = self.replay_buffer.sample(batch_size)
-            actions_pi, log_prob = self.actor.action_log_prob(data.observations)
-            log_prob = log_prob.reshape(-1, 1)
-            ent_coef, ent_coef_loss = entropy_step(self, log_prob)
-            if ent_coef_loss is not None:
-                stats["ent_coef_loss"].append(ent_coef_loss.item())
-            stats["ent_coef"].append(ent_coef.item())
+    def update(self, data, step: int) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        actions_pi, log_prob, ent_coef, metrics = sample_with_entropy_step(self, data.observations)
+        target = sac_target(self, data, cfg.gamma, ent_coef if cfg.backup_entropy else None)
+        q_data = self.critic(data.observations, data.actions)
+        q_random, q_current, q_next, log_pi_current, log_pi_next = self._sampled_q(data.observations,
+                                                                                    data.next_observations)
+        terms = [conservative_term(q, r, c, log_pi_current, n, log_pi_next, self.action_space.shape[0])
+                 for q, r, c, n in zip(q_data, q_random, q_current, q_next)]
+        if cfg.lagrange_gap is not None:
+            alpha_prime = self.log_alpha_prime.exp().clamp(0.0, 1e6)
+            gaps = [cfg.conservative_weight * term - cfg.lagrange_gap for term in terms]
+            alpha_prime_loss = -alpha_prime * sum(gap.detach() for gap in gaps) / len(gaps)
+            optimizer_step(self.alpha_prime_optimizer, alpha_prime_loss)
+            penalty = alpha_prime.detach() * sum(gaps)
+            metrics["alpha_prime"] = alpha_prime.detach().reshape(())
+        else:
+            penalty = cfg.conservative_weight * sum(terms)
+        critic_loss = 0.5 * sum(F.mse_loss(q, target) for q in q_data) + penalty
+        optimizer_step(self.critic.optimizer, critic_loss)
+        metrics["critic_loss"] = critic_loss.detach()
+        metrics["conservative_term"] = sum(t.detach() for t in terms) / len(terms)
 
-            with torch.no_grad():
-                next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
-                next_q = torch.cat(self.critic_target(data.next_observations, next_actions), dim=1).min(dim=1, keepdim=True).values
-                if self.backup_entropy:
-                    next_q = next_q - ent_coef * next_log_prob.reshape(-1, 1)
-                target = data.rewards + (1 - data.dones) * self.gamma * next_q
-            q_data = self.critic(data.observations, data.actions)
-            q_random, q_current, q_next, log_pi_current, log_pi_next = self._sampled_q(data.observations,
-                                                                                        data.next_observations)
-            terms = [conservative_term(q, r, c, log_pi_current, n, log_pi_next, action_dim)
-                     for q, r, c, n in zip(q_data, q_random, q_current, q_next)]
-            weight = self.conservative_weight
-            if self.lagrange_gap is not None:
-                alpha_prime = self.log_alpha_prime.exp().clamp(0.0, 1e6)
-                gaps = [weight * term - self.lagrange_gap for term in terms]
-                alpha_prime_loss = -alpha_prime * sum(gap.detach() for gap in gaps) / len(gaps)
-                self.alpha_prime_optimizer.zero_grad()
-                alpha_prime_loss.backward()
-                self.alpha_prime_optimizer.step()
-                penalty = alpha_prime.detach() * sum(gaps)
-                stats["alpha_prime"].append(alpha_prime.item())
-            else:
-                penalty = weight * sum(terms)
-            critic_loss = 0.5 * sum(F.mse_loss(q, target) for q in q_data) + penalty
-            self.critic.optimizer.zero_grad()
-            critic_loss.backward()
-            self.critic.optimizer.step()
-            stats["critic_loss"].append(critic_loss.item())
-            stats["conservative_term"].append(sum(t.item() for t in terms) / len(terms))
-
-            min_q_pi = torch.cat(self.critic(data.observations, actions_pi), dim=1).min(dim=1, keepdim=True).values
-            actor_loss = (ent_coef * log_prob - min_q_pi).mean()
-            self.actor.optimizer.zero_grad()
-            actor_loss.backward()
-            self.actor.optimizer.step()
-            stats["actor_loss"].append(actor_loss.item())
-            if gradient_step % self.target_update_interval == 0:
-                polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates)
-        record_means(self.logger, stats)
+        min_q_pi = torch.cat(self.critic(data.observations, actions_pi), dim=1).min(dim=1, keepdim=True).values
+        actor_loss = (ent_coef * log_prob - min_q_pi).mean()
+        optimizer_step(self.actor.optimizer, actor_loss)
+        metrics["actor_loss"] = actor_loss.detach()
+        if step % self.target_update_interval == 0:
+            polyak_update(self.critic.parameters(), self.critic_target.parameters(), cfg.tau)
+        return metrics
 
 
-class CQL(SB3Agent):
+class CQL(SB3Agent, name="cql", config=CQLConfig, learner=CQLLearner):
     """CQL on the SB3 layer."""
-
-    name: ClassVar[str] = "cql"
-    config_class: ClassVar[type[CQLConfig]] = CQLConfig
     config: CQLConfig
-
-    def learner_class(self):
-        return CQLLearner
 
     def learner_kwargs(self) -> dict[str, Any]:
         return super().learner_kwargs() | {"ent_coef": self.config.ent_coef}
 
-    def build(self) -> None:
-        super().build()
-        cfg, learner = self.config, self.learner
-        learner.conservative_weight, learner.n_actions = cfg.conservative_weight, cfg.n_actions
-        learner.lagrange_gap, learner.backup_entropy = cfg.lagrange_gap, cfg.backup_entropy
-        optimizers = [learner.actor.optimizer] + ([learner.ent_coef_optimizer] if learner.ent_coef_optimizer else [])
-        for optimizer in optimizers:
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.actor_learning_rate
-        if cfg.lagrange_gap is not None:
-            learner.setup_lagrange(cfg.lagrange_learning_rate)

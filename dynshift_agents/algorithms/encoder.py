@@ -53,11 +53,12 @@ class ObservationEncoder:
         ``context`` is ``[batch, context_dim]`` (or broadcastable); default :attr:`default_context`."""
         if isinstance(obs, torch.Tensor):
             if self.standardises:
-                obs = (obs - torch.as_tensor(self.mean)) / torch.as_tensor(self.std)
+                obs = (obs - torch.as_tensor(self.mean, device=obs.device)) / torch.as_tensor(self.std, device=obs.device)
             if not self.context_dim:
                 return obs
             if context is None:
-                context = torch.full((*obs.shape[:-1], self.context_dim), self.default_context, dtype=obs.dtype)
+                context = torch.full((*obs.shape[:-1], self.context_dim), self.default_context, dtype=obs.dtype,
+                                     device=obs.device)
             return torch.cat([obs, context], dim=-1)
         obs = np.asarray(obs)
         if self.standardises:

@@ -29,7 +29,6 @@ papers' size, a preset); actions are in [−1, 1] (the env's box rescaled).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -37,13 +36,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from dynshift_agents.algorithms.agent import Agent, AgentConfig
+from dynshift_agents.algorithms.agent import Agent, AgentConfig, optimizer_step
 from dynshift_agents.algorithms.behaviour_models import mlp
+from dynshift_agents.checks import COUNT, FRACTION, NON_NEGATIVE, POSITIVE, Range, SIZES
 
 
 @dataclass
 class FBConfig(AgentConfig):
     """FB's settings: the public implementations' values, CPU-scale networks and batch."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"z_dim": COUNT, "gamma": Range(0, 1, low_open=True, high_open=True),
+                                          "learning_rate": POSITIVE, "tau": Range(0, 1, low_open=True),
+                                          "batch_size": Range(2, integer=True), "z_mix_ratio": FRACTION,
+                                          "orthonormality_coef": NON_NEGATIVE, "forward_hidden": SIZES,
+                                          "forward_embedding": COUNT, "head_hidden": SIZES, "backward_hidden": SIZES,
+                                          "actor_hidden": SIZES, "actor_noise": NON_NEGATIVE, "noise_clip": NON_NEGATIVE,
+                                          "inference_samples": COUNT}
 
     absent_from_older_checkpoints: ClassVar[dict[str, Any]] = {"input_layer_norm": False}
 
@@ -79,10 +87,9 @@ class FBConfig(AgentConfig):
 
     def __post_init__(self):
         for name in ("forward_hidden", "head_hidden", "backward_hidden", "actor_hidden"):
-            setattr(self, name, tuple(getattr(self, name)))
-        if self.z_dim < 1 or self.batch_size < 2 or not 0 <= self.z_mix_ratio <= 1 or not 0 < self.gamma < 1:
-            raise ValueError(f"need z_dim ≥ 1, batch_size ≥ 2, z_mix_ratio in [0, 1], gamma in (0, 1); got "
-                             f"{dataclasses.asdict(self)}")
+            if isinstance(getattr(self, name), list):
+                setattr(self, name, tuple(getattr(self, name)))
+        super().__post_init__()
 
 
 PAPER_SCALE = dict(forward_hidden=(1024,), forward_embedding=512, head_hidden=(1024,), backward_hidden=(256, 256, 256),
@@ -165,82 +172,77 @@ class Actor(nn.Module):
         return torch.tanh(self.net(torch.cat([obs, z], -1)))
 
 
-class FB(Agent):
+class FB(Agent, name="fb", config=FBConfig):
     """Forward-backward pre-training on a dataset's transitions (rewards unused), then task inference."""
-
-    name: ClassVar[str] = "fb"
-    config_class: ClassVar[type[FBConfig]] = FBConfig
     config: FBConfig
 
     def build(self) -> None:
         obs_dim, action_dim = self.encoder.obs_dim, self.action_space.shape[0]
         torch.manual_seed(self.seed)
-        self.fb = ForwardBackward(obs_dim, action_dim, self.config)
-        self.fb_target = ForwardBackward(obs_dim, action_dim, self.config)
+        self.fb = ForwardBackward(obs_dim, action_dim, self.config).to(self.device)
+        self.fb_target = ForwardBackward(obs_dim, action_dim, self.config).to(self.device)
         self.fb_target.load_state_dict(self.fb.state_dict())
         self.fb_target.requires_grad_(False)
-        self.actor = Actor(obs_dim, action_dim, self.config)
+        self.actor = Actor(obs_dim, action_dim, self.config).to(self.device)
         self.fb_optimizer = torch.optim.Adam(self.fb.parameters(), lr=self.config.learning_rate)
         self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=self.config.learning_rate)
-        self.z = sphere(torch.ones(1, self.config.z_dim))[0]
+        self.z = sphere(torch.ones(1, self.config.z_dim, device=self.device))[0]
         """The task the policy acts for (set by :meth:`infer_z`; after training, the data's own reward)."""
-        self.low = torch.as_tensor(self.action_space.low, dtype=torch.float32)
-        self.high = torch.as_tensor(self.action_space.high, dtype=torch.float32)
+        self.low = torch.as_tensor(self.action_space.low, dtype=torch.float32, device=self.device)
+        self.high = torch.as_tensor(self.action_space.high, dtype=torch.float32, device=self.device)
 
     def attach_dataset(self, dataset) -> None:
         super().attach_dataset(dataset)
-        self._obs = torch.as_tensor(self.encoder(dataset.obs))
-        self._next_obs = torch.as_tensor(self.encoder(dataset.next_obs))
+        self._obs = torch.as_tensor(self.encoder(dataset.obs), device=self.device)
+        self._next_obs = torch.as_tensor(self.encoder(dataset.next_obs), device=self.device)
         self._actions = self.unit_actions(dataset.actions)
-        self._rewards = torch.as_tensor(dataset.rewards, dtype=torch.float32)
+        self._rewards = torch.as_tensor(dataset.rewards, dtype=torch.float32, device=self.device)
 
     # -- training -------------------------------------------------------------------------------------
 
     def sample_z(self, n: int, next_obs: torch.Tensor) -> torch.Tensor:
-        """z for a batch: random on the sphere, a ``z_mix_ratio`` share from B of permuted batch states."""
-        z = sphere(torch.randn(n, self.config.z_dim, generator=self.generator))
-        mixed = torch.rand(n, generator=self.generator) < self.config.z_mix_ratio
+        """z for a batch: random on the sphere, a ``z_mix_ratio`` share from B of permuted batch states
+        (drawn by the agent's CPU generator, so a run's draws do not depend on its device)."""
+        z = sphere(torch.randn(n, self.config.z_dim, generator=self.generator)).to(self.device)
+        mixed = (torch.rand(n, generator=self.generator) < self.config.z_mix_ratio).to(self.device)
         with torch.no_grad():
-            from_b = self.fb.backward_rep(next_obs[torch.randperm(n, generator=self.generator)])
+            from_b = self.fb.backward_rep(next_obs[torch.randperm(n, generator=self.generator).to(self.device)])
         return torch.where(mixed[:, None], from_b, z)
 
     def _noisy(self, actions: torch.Tensor) -> torch.Tensor:
-        noise = (torch.randn(actions.shape, generator=self.generator) * self.config.actor_noise)
+        noise = (torch.randn(actions.shape, generator=self.generator) * self.config.actor_noise).to(actions.device)
         return (actions + noise.clamp(-self.config.noise_clip, self.config.noise_clip)).clamp(-1, 1)
 
-    def update(self, obs, actions, next_obs, z) -> dict[str, float]:
+    def sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A batch of dataset rows (s, a in [−1, 1], s') and a z for each (:meth:`sample_z`)."""
+        rows = torch.randint(len(self._obs), (self.config.batch_size,), generator=self.generator).to(self.device)
+        next_obs = self._next_obs[rows]
+        return self._obs[rows], self._actions[rows], next_obs, self.sample_z(len(rows), next_obs)
+
+    def update(self, batch) -> dict[str, torch.Tensor]:
         """One FB and one actor update on a batch (actions in [−1, 1])."""
+        obs, actions, next_obs, z = batch
         with torch.no_grad():
             next_actions = self._noisy(self.actor(next_obs, z))
         loss_fb, loss_orth = self.fb.losses(obs, actions, next_obs, next_actions, z, self.fb_target, self.config.gamma)
-        self.fb_optimizer.zero_grad()
-        (loss_fb + self.config.orthonormality_coef * loss_orth).backward()
-        self.fb_optimizer.step()
+        optimizer_step(self.fb_optimizer, (loss_fb + self.config.orthonormality_coef * loss_orth))
         f_pi = self.fb.forward_heads(obs, self._noisy(self.actor(obs, z)), z)
         q = torch.minimum(*(f_pi * z).sum(-1))
         loss_actor = -q.mean()
-        self.actor_optimizer.zero_grad()
-        loss_actor.backward()
-        self.actor_optimizer.step()
+        optimizer_step(self.actor_optimizer, loss_actor)
         with torch.no_grad():
             torch._foreach_lerp_(list(self.fb_target.parameters()), list(self.fb.parameters()), self.config.tau)
         return {"fb_loss": loss_fb.detach(), "orthonormality_loss": loss_orth.detach(),
                 "actor_loss": loss_actor.detach(), "q": q.detach().mean()}
 
     def train_block(self, steps: int) -> dict[str, float]:
-        totals: dict[str, torch.Tensor] = {}
-        n = len(self._obs)
-        for _ in range(steps):
-            rows = torch.randint(n, (self.config.batch_size,), generator=self.generator)
-            next_obs = self._next_obs[rows]
-            stats = self.update(self._obs[rows], self._actions[rows], next_obs, self.sample_z(len(rows), next_obs))
-            for key, value in stats.items():
-                totals[key] = totals.get(key, 0) + value
-        self._q_mean = float(totals["q"]) / steps
-        return {f"train/{k}": float(v) / steps for k, v in totals.items() if k != "q"}
+        stats = super().train_block(steps)
+        del stats["train/q"]  # the guard's mean Q (logged as train/q_mean)
+        return stats
 
     def q_mean(self) -> float | None:
-        return getattr(self, "_q_mean", None)
+        """The last block's mean of min(F₁, F₂)ᵀz at the actor's actions."""
+        return getattr(self, "block_means", {}).get("q")
 
     def after_block(self) -> None:
         """Keep the task the policy acts for current: z inferred from the training data's own rewards
@@ -265,22 +267,22 @@ class FB(Agent):
     def reward_vector(self, next_obs: np.ndarray, rewards: np.ndarray) -> torch.Tensor:
         """E[r · B(s')] over the given transitions: the task before it is put on the sphere; the Q of
         π_z for that reward, in reward units, is F(s, a, z)ᵀ of it."""
-        b = self.fb.backward_rep(torch.as_tensor(self.encoder(np.asarray(next_obs))))
-        return (torch.as_tensor(np.asarray(rewards, dtype=np.float32))[:, None] * b).mean(0)
+        b = self.fb.backward_rep(torch.as_tensor(self.encoder(np.asarray(next_obs)), device=self.device))
+        return (torch.as_tensor(np.asarray(rewards, dtype=np.float32), device=self.device)[:, None] * b).mean(0)
 
     def unit_actions(self, actions: np.ndarray) -> torch.Tensor:
         """Env actions rescaled from the action box to [−1, 1] (the actor's and F's action space)."""
-        return 2 * (torch.as_tensor(actions, dtype=torch.float32) - self.low) / (self.high - self.low) - 1
+        return 2 * (torch.as_tensor(actions, dtype=torch.float32, device=self.device) - self.low) / (self.high - self.low) - 1
 
     # -- acting and persistence ------------------------------------------------------------------------
 
     @torch.no_grad()
     def act(self, policy_obs: np.ndarray, deterministic: bool) -> np.ndarray:
-        obs = torch.as_tensor(policy_obs, dtype=torch.float32)
+        obs = torch.as_tensor(policy_obs, dtype=torch.float32, device=self.device)
         actions = self.actor(obs, self.z.expand(len(obs), -1))
         if not deterministic:
             actions = self._noisy(actions)
-        return ((actions + 1) / 2 * (self.high - self.low) + self.low).numpy()
+        return ((actions + 1) / 2 * (self.high - self.low) + self.low).cpu().numpy()
 
     def parameters(self) -> list[torch.Tensor]:
         return [*self.fb.parameters(), *self.actor.parameters()]
@@ -296,4 +298,4 @@ class FB(Agent):
         self.actor.load_state_dict(tensors["actor"])
         self.fb_optimizer.load_state_dict(tensors["fb_optimizer"])
         self.actor_optimizer.load_state_dict(tensors["actor_optimizer"])
-        self.z = tensors["z"]
+        self.z = tensors["z"].to(self.device)

@@ -10,7 +10,7 @@ updates), but
   critics, whose gradients are then discarded: the parameters follow the same path);
 - the optimisers are PyTorch's fused Adam (same hyperparameters), and Polyak averaging is one
   ``foreach`` multiply-add over all target tensors;
-- losses are kept as tensors and logged once per ``train()`` call (no ``.item()`` per step).
+- losses are kept as tensors and read once per block of updates (no ``.item()`` per step).
 
 The networks stay SB3's own modules (``policy.critic.qf0``, ``qf1``, …), so the saved policy is an SB3
 ``SACPolicy`` state dict that ``SAC.load``-style code reads. ``tests/test_fused_sac.py`` checks the
@@ -25,6 +25,8 @@ import torch
 from stable_baselines3 import SAC
 from stable_baselines3.common.policies import ContinuousCritic
 from torch import nn
+
+from dynshift_agents.algorithms.agent import optimizer_step
 
 
 class StackedCritics:
@@ -67,14 +69,36 @@ def entropy_step(learner: SAC, log_prob: torch.Tensor) -> tuple[torch.Tensor, to
         return learner.ent_coef_tensor, None
     ent_coef = torch.exp(learner.log_ent_coef.detach())
     loss = -(learner.log_ent_coef * (log_prob + learner.target_entropy).detach()).mean()
-    learner.ent_coef_optimizer.zero_grad()
-    loss.backward()
-    learner.ent_coef_optimizer.step()
+    optimizer_step(learner.ent_coef_optimizer, loss)
     cap = getattr(learner, "ent_coef_max", None)
     if cap is not None:  # α ≤ cap (the public MOPO code's α ≤ 1)
         with torch.no_grad():
             learner.log_ent_coef.clamp_(max=math.log(cap))
     return ent_coef, loss.detach()
+
+
+def sample_with_entropy_step(learner: SAC, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+    """SAC's first move in an update: reparameterised actions a ~ π(·|s) with log π ``[batch, 1]``, then one
+    step of the entropy coefficient (:func:`entropy_step`). Returns the actions, log π, the coefficient
+    before its step, and its metrics."""
+    actions, log_prob = learner.actor.action_log_prob(obs)
+    log_prob = log_prob.reshape(-1, 1)
+    ent_coef, ent_coef_loss = entropy_step(learner, log_prob)
+    metrics = {"ent_coef": ent_coef.detach().reshape(())}
+    if ent_coef_loss is not None:
+        metrics["ent_coef_loss"] = ent_coef_loss
+    return actions, log_prob, ent_coef, metrics
+
+
+@torch.no_grad()
+def sac_target(learner: SAC, data, gamma: float, ent_coef: torch.Tensor | None = None) -> torch.Tensor:
+    """r + γ(1 − done)·(min_i Q̄_i(s', a') − α·log π(a'|s')), a' ~ π(·|s') from SB3's target critics; without
+    ``ent_coef`` the deterministic backup, r + γ(1 − done)·min_i Q̄_i(s', a')."""
+    next_actions, next_log_prob = learner.actor.action_log_prob(data.next_observations)
+    next_q = torch.cat(learner.critic_target(data.next_observations, next_actions), dim=1).min(dim=1, keepdim=True).values
+    if ent_coef is not None:
+        next_q = next_q - ent_coef * next_log_prob.reshape(-1, 1)
+    return data.rewards + (1 - data.dones) * gamma * next_q
 
 
 class FusedSAC(SAC):
@@ -107,7 +131,9 @@ class FusedSAC(SAC):
         for stat, target in zip(self.batch_norm_stats, self.batch_norm_stats_target):  # copied, as SB3 does
             target.copy_(stat)
 
-    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+    def begin_block(self) -> None:
+        """Before a block of updates: training mode and the learning rates (SB3's schedule, then the
+        actor's and the entropy coefficient's own rates where set)."""
         self.policy.set_training_mode(True)
         optimizers = [self.actor.optimizer, self.critic.optimizer]
         if self.ent_coef_optimizer is not None:
@@ -118,42 +144,44 @@ class FusedSAC(SAC):
             if optimizer is not None and rate is not None:
                 for group in optimizer.param_groups:
                     group["lr"] = rate
-        logs: dict[str, list[torch.Tensor]] = {"ent_coef": [], "actor_loss": [], "critic_loss": [], "ent_coef_loss": []}
+
+    def update(self, data, step: int) -> dict[str, torch.Tensor]:
+        """One SAC update on ``data``; ``step`` counts the updates before it (Polyak averaging every
+        ``target_update_interval``-th)."""
+        discounts = data.discounts if data.discounts is not None else self.gamma
+        if self.use_sde:
+            self.actor.reset_noise()
+        actions_pi, log_prob, ent_coef, metrics = sample_with_entropy_step(self, data.observations)
+
+        with torch.no_grad():
+            next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
+            next_q = self._targets(data.next_observations, next_actions).min(dim=0).values
+            next_q = next_q - ent_coef * next_log_prob.reshape(-1, 1)
+            target_q = data.rewards + (1 - data.dones) * discounts * next_q
+        current_q = self._critics(data.observations, data.actions)
+        critic_loss = 0.5 * (current_q - target_q).pow(2).mean(dim=(1, 2)).sum()
+        optimizer_step(self.critic.optimizer, critic_loss)
+        metrics["critic_loss"] = critic_loss.detach()
+
+        min_q_pi = self._critics(data.observations, actions_pi, detach_weights=True).min(dim=0).values
+        actor_loss = (ent_coef * log_prob - min_q_pi).mean()
+        optimizer_step(self.actor.optimizer, actor_loss)
+        metrics["actor_loss"] = actor_loss.detach()
+        if step % self.target_update_interval == 0:
+            self._polyak()
+        return metrics
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        """SB3's entry point (online ``learn()``, and the comparison with ``SAC.train()``): ``gradient_steps``
+        updates on batches of the replay buffer, the mean of each metric logged once. Offline, DynShift's
+        agents call :meth:`update` from their own loop instead."""
+        self.begin_block()
+        totals: dict[str, torch.Tensor] = {}
         for gradient_step in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
-            discounts = data.discounts if data.discounts is not None else self.gamma
-            if self.use_sde:
-                self.actor.reset_noise()
-            actions_pi, log_prob = self.actor.action_log_prob(data.observations)
-            log_prob = log_prob.reshape(-1, 1)
-            ent_coef, ent_coef_loss = entropy_step(self, log_prob)
-            if ent_coef_loss is not None:
-                logs["ent_coef_loss"].append(ent_coef_loss)
-            logs["ent_coef"].append(ent_coef.reshape(()))
-
-            with torch.no_grad():
-                next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
-                next_q = self._targets(data.next_observations, next_actions).min(dim=0).values
-                next_q = next_q - ent_coef * next_log_prob.reshape(-1, 1)
-                target_q = data.rewards + (1 - data.dones) * discounts * next_q
-            current_q = self._critics(data.observations, data.actions)
-            critic_loss = 0.5 * (current_q - target_q).pow(2).mean(dim=(1, 2)).sum()
-            self.critic.optimizer.zero_grad()
-            critic_loss.backward()
-            self.critic.optimizer.step()
-            logs["critic_loss"].append(critic_loss.detach())
-
-            min_q_pi = self._critics(data.observations, actions_pi, detach_weights=True).min(dim=0).values
-            actor_loss = (ent_coef * log_prob - min_q_pi).mean()
-            self.actor.optimizer.zero_grad()
-            actor_loss.backward()
-            self.actor.optimizer.step()
-            logs["actor_loss"].append(actor_loss.detach())
-            if gradient_step % self.target_update_interval == 0:
-                self._polyak()
-
+            for key, value in self.update(data, gradient_step).items():
+                totals[key] = totals.get(key, 0) + value
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        for key, values in logs.items():
-            if values:
-                self.logger.record(f"train/{key}", torch.stack(values).mean().item())
+        for key, total in totals.items():
+            self.logger.record(f"train/{key}", float(total) / gradient_steps)

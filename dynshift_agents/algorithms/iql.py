@@ -30,7 +30,9 @@ from stable_baselines3.common.torch_layers import create_mlp
 from stable_baselines3.common.utils import polyak_update
 from torch import nn
 
-from dynshift_agents.algorithms.sb3 import SB3Agent, SB3Config, record_means, tanh_mean_log_likelihood
+from dynshift_agents.algorithms.agent import optimizer_step
+from dynshift_agents.algorithms.sb3 import OfflineLearner, SB3Agent, SB3Config, tanh_mean_log_likelihood
+from dynshift_agents.checks import POSITIVE, Range
 from dynshift_agents.data.transitions import Transitions
 
 
@@ -47,14 +49,8 @@ class IQLConfig(SB3Config):
     scale_rewards: bool = True
     """Rewards × 1000 / (max − min episode return of the dataset), as the official code on MuJoCo."""
 
-    def __post_init__(self):
-        super().__post_init__()
-        if not 0.0 < self.expectile < 1.0:
-            raise ValueError(f"expectile must be in (0, 1) (0.5 is the mean; IQL uses 0.7), got {self.expectile!r}")
-        if not self.beta > 0.0:
-            raise ValueError(f"beta must be > 0 (the inverse temperature of exp(β·A)), got {self.beta!r}")
-        if not self.max_weight > 0.0:
-            raise ValueError(f"max_weight must be > 0, got {self.max_weight!r}")
+    RANGES: ClassVar[dict[str, Range]] = {"expectile": Range(0, 1, low_open=True, high_open=True), "beta": POSITIVE,
+                                          "max_weight": POSITIVE}
 
 
 def expectile_loss(diff: torch.Tensor, expectile: float) -> torch.Tensor:
@@ -68,13 +64,11 @@ def advantage_weights(advantage: torch.Tensor, beta: float, max_weight: float) -
     return torch.exp(beta * advantage).clamp(max=max_weight)
 
 
-class IQLLearner(SAC):
+class IQLLearner(OfflineLearner, SAC):
     """SB3's SAC networks (actor, twin critics and their targets) plus a state-value network,
-    trained with IQL's losses (its own ``train()``)."""
+    trained with IQL's losses."""
 
-    expectile: float = 0.7
-    beta: float = 3.0
-    max_weight: float = 100.0
+    config: IQLConfig
 
     def _setup_model(self) -> None:
         super()._setup_model()
@@ -91,55 +85,31 @@ class IQLLearner(SAC):
         """min_i Q̄_i(s, a) of the target critics, ``[batch, 1]``: V's regression target and the advantage's Q."""
         return torch.cat(self.critic_target(obs, actions), dim=1).min(dim=1, keepdim=True).values
 
-    def train(self, gradient_steps: int, batch_size: int = 256) -> None:
-        self.policy.set_training_mode(True)
-        stats: dict[str, list[float]] = {"value_loss": [], "actor_loss": [], "critic_loss": [], "advantage": []}
-        for _ in range(gradient_steps):
-            data = self.replay_buffer.sample(batch_size)
-            target_q = self.min_target_q(data.observations, data.actions)
-            value_loss = expectile_loss(target_q - self.value_net(data.observations), self.expectile)
-            self.value_optimizer.zero_grad()
-            value_loss.backward()
-            self.value_optimizer.step()
+    def update(self, data, step: int) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        target_q = self.min_target_q(data.observations, data.actions)
+        value_loss = expectile_loss(target_q - self.value_net(data.observations), cfg.expectile)
+        optimizer_step(self.value_optimizer, value_loss)
 
-            with torch.no_grad():
-                advantage = target_q - self.value_net(data.observations)
-                weights = advantage_weights(advantage, self.beta, self.max_weight).squeeze(-1)
-            actor_loss = -(weights * tanh_mean_log_likelihood(self.actor, data.observations, data.actions)).mean()
-            self.actor.optimizer.zero_grad()
-            actor_loss.backward()
-            self.actor.optimizer.step()
+        with torch.no_grad():
+            advantage = target_q - self.value_net(data.observations)
+            weights = advantage_weights(advantage, cfg.beta, cfg.max_weight).squeeze(-1)
+        actor_loss = -(weights * tanh_mean_log_likelihood(self.actor, data.observations, data.actions)).mean()
+        optimizer_step(self.actor.optimizer, actor_loss)
 
-            with torch.no_grad():
-                target = data.rewards + (1 - data.dones) * self.gamma * self.value_net(data.next_observations)
-            critic_loss = 0.5 * sum(F.mse_loss(q, target) for q in self.critic(data.observations, data.actions))
-            self.critic.optimizer.zero_grad()
-            critic_loss.backward()
-            self.critic.optimizer.step()
-            polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
-            for key, value in (("value_loss", value_loss), ("actor_loss", actor_loss), ("critic_loss", critic_loss),
-                               ("advantage", advantage.mean())):
-                stats[key].append(value.item())
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates)
-        record_means(self.logger, stats)
+        with torch.no_grad():
+            target = data.rewards + (1 - data.dones) * cfg.gamma * self.value_net(data.next_observations)
+        critic_loss = 0.5 * sum(F.mse_loss(q, target) for q in self.critic(data.observations, data.actions))
+        optimizer_step(self.critic.optimizer, critic_loss)
+        polyak_update(self.critic.parameters(), self.critic_target.parameters(), cfg.tau)
+        return {"value_loss": value_loss.detach(), "actor_loss": actor_loss.detach(),
+                "critic_loss": critic_loss.detach(), "advantage": advantage.mean()}
 
 
-class IQL(SB3Agent):
+class IQL(SB3Agent, name="iql", config=IQLConfig, learner=IQLLearner):
     """IQL on the SB3 layer."""
-
-    name: ClassVar[str] = "iql"
-    config_class: ClassVar[type[IQLConfig]] = IQLConfig
     config: IQLConfig
     q_on_dataset_actions = True  # IQL never evaluates other actions (Q in the scaled rewards' units)
-
-    def learner_class(self):
-        return IQLLearner
-
-    def build(self) -> None:
-        super().build()
-        cfg = self.config
-        self.learner.expectile, self.learner.beta, self.learner.max_weight = cfg.expectile, cfg.beta, cfg.max_weight
 
     reward_scale: float | None = None
     """The factor the env's rewards were multiplied by for training (:func:`reward_scale` of the attached

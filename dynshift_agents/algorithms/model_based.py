@@ -26,6 +26,7 @@ from stable_baselines3 import SAC
 from dynshift_agents.algorithms.agent import AgentConfig
 from dynshift_agents.algorithms.fused_sac import FusedSAC
 from dynshift_agents.algorithms.sb3 import SB3Agent, SB3Config
+from dynshift_agents.checks import COUNT, FRACTION, Range, check_choice, check_ent_coef
 from dynshift_agents.data.transitions import Transitions
 from dynshift_agents.rollout import ModelEnv, ModelStep, rollout
 from dynshift_agents.termination import termination_fn
@@ -39,6 +40,12 @@ SAC (the same maths, its own ``train()``), and sb3-contrib's TQC."""
 @dataclass
 class ModelBasedConfig(SB3Config):
     """Offline model-based training; defaults are MOPO's, except where a CPU-scale value is noted."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"rollout_freq": COUNT, "rollout_batch_size": COUNT, "rollout_length": COUNT,
+                                          "retain_rounds": COUNT, "real_ratio": FRACTION, "rollout_chunk": COUNT,
+                                          "actor_learning_rate": Range(0, low_open=True, optional=True),
+                                          "ent_coef_learning_rate": Range(0, low_open=True, optional=True),
+                                          "ent_coef_max": Range(0, low_open=True, optional=True)}
 
     learner: str = "sac"
     """``"sac"`` (SB3's SAC with the fused update), ``"sac-sb3"`` (SB3's own ``SAC.train()``) or
@@ -66,36 +73,27 @@ class ModelBasedConfig(SB3Config):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.learner not in LEARNERS:
-            raise ValueError(f"unknown learner {self.learner!r}; choose one of {sorted(LEARNERS)}")
+        check_choice(self, "learner", sorted(LEARNERS))
+        check_ent_coef(self)
         extra = {k: v for k, v in self.sac_options().items() if v is not None}
         if extra and self.learner != "sac":
             raise ValueError(f"{sorted(extra)} need learner 'sac' (the fused update), not {self.learner!r}")
-        for name in ("rollout_freq", "rollout_batch_size", "rollout_length", "retain_rounds", "rollout_chunk"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer ≥ 1, got {value!r}")
-        if not 0.0 <= self.real_ratio <= 1.0:
-            raise ValueError(f"real_ratio must be in [0, 1], got {self.real_ratio!r}")
 
     def sac_options(self) -> dict[str, float | None]:
         return {"actor_learning_rate": self.actor_learning_rate, "ent_coef_learning_rate": self.ent_coef_learning_rate,
                 "ent_coef_max": self.ent_coef_max}
 
 
-class ModelBasedAgent(SB3Agent):
+class ModelBasedAgent(SB3Agent, name="mbpo", config=ModelBasedConfig):
     """A policy learner trained on a dataset and world-model rollouts, without penalty (MBPO on a
     fixed dataset). Subclasses are the model-based algorithms."""
-
-    name: ClassVar[str] = "mbpo"
-    config_class: ClassVar[type[ModelBasedConfig]] = ModelBasedConfig
     config: ModelBasedConfig
 
     def __init__(self, env_id: str, world_model: WorldModel, dataset: Transitions | None = None,
                  config: ModelBasedConfig | None = None, seed: int = 0, env_kwargs: dict | None = None,
                  dataset_id: str | None = None, device: str = "cpu"):
-        self.world_model = world_model.eval()
-        self.model_env = ModelEnv(world_model, termination_fn(env_id))
+        self.world_model = world_model.to(device).eval()
+        self.model_env = ModelEnv(self.world_model, termination_fn(env_id))
         super().__init__(env_id, dataset, config, seed, env_kwargs, dataset_id, device)
 
     @classmethod
@@ -140,11 +138,20 @@ class ModelBasedAgent(SB3Agent):
 
     def _act(self, obs: torch.Tensor, rollout_index: torch.Tensor) -> torch.Tensor:
         """The current stochastic policy's actions in env units, for rollouts."""
-        policy_obs = self.encoder(obs, self.rollout_context(rollout_index)).to(self.learner.device)
-        squashed = self.learner.policy.actor(policy_obs, deterministic=False).cpu()
-        low = torch.as_tensor(self.action_space.low)
-        high = torch.as_tensor(self.action_space.high)
+        policy_obs = self.encoder(obs, self.rollout_context(rollout_index))
+        squashed = self.learner.policy.actor(policy_obs, deterministic=False)
+        low, high = self._action_bounds(squashed.device)
         return low + 0.5 * (squashed + 1.0) * (high - low)
+
+    def _action_bounds(self, device) -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.as_tensor(self.action_space.low, device=device),
+                torch.as_tensor(self.action_space.high, device=device))
+
+    def scale_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """Env-unit actions in the policy's [−1, 1] units, on their device (SB3's ``scale_action``, the same
+        float32 operations)."""
+        low, high = self._action_bounds(actions.device)
+        return 2.0 * ((actions - low) / (high - low)) - 1.0
 
     def encode_model_step(self, step: ModelStep) -> ModelStep:
         """A model step as it enters the buffer: changed by the algorithm, then encoded."""
@@ -155,15 +162,15 @@ class ModelBasedAgent(SB3Agent):
     def rollout(self) -> dict[str, float]:
         """One branched rollout into the model FIFO; returns statistics for the logger."""
         cfg = self.config
-        start = torch.as_tensor(self.dataset.obs[self.rng.integers(len(self.dataset), size=cfg.rollout_batch_size)])
+        start = torch.as_tensor(self.dataset.obs[self.rng.integers(len(self.dataset), size=cfg.rollout_batch_size)],
+                                device=self.device)
         self.learner.policy.set_training_mode(False)
         self.begin_rollout(cfg.rollout_batch_size)
-        count, reward_sum, lengths = 0, 0.0, torch.zeros(cfg.rollout_batch_size)
-        scale = self.learner.policy.scale_action
+        count, reward_sum, lengths = 0, 0.0, torch.zeros(cfg.rollout_batch_size, device=self.device)
         for step in rollout(self.model_env, self._act, start, cfg.rollout_length, cfg.rollout_chunk,
                             self.generator, self.encode_model_step):
-            self.replay_buffer.add_model(step.obs.numpy(), step.next_obs.numpy(), scale(step.actions.numpy()),
-                                         step.rewards.numpy(), step.dones.numpy())
+            self.replay_buffer.add_model(step.obs, step.next_obs, self.scale_actions(step.actions), step.rewards,
+                                         step.dones)
             count += len(step)
             reward_sum += float(step.rewards.sum())
             lengths[step.rollout_index] += 1

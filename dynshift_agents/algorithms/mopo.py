@@ -17,6 +17,7 @@ from typing import ClassVar
 import torch
 
 from dynshift_agents.algorithms.model_based import ModelBasedAgent, ModelBasedConfig
+from dynshift_agents.checks import NON_NEGATIVE, Range
 from dynshift_agents.data.catalog import robot_and_kind
 from dynshift_agents.rollout import ModelStep
 
@@ -24,6 +25,8 @@ from dynshift_agents.rollout import ModelStep
 @dataclass
 class MOPOConfig(ModelBasedConfig):
     """MOPO's hyperparameters (paper and official code)."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"penalty_coef": NON_NEGATIVE}
 
     penalty_coef: float = 1.0
     """λ: weight of the uncertainty penalty."""
@@ -54,11 +57,8 @@ def mopo_uncertainty(std: torch.Tensor) -> torch.Tensor:
     return std.norm(dim=-1).amax(dim=0)
 
 
-class MOPO(ModelBasedAgent):
+class MOPO(ModelBasedAgent, name="mopo", config=MOPOConfig):
     """MOPO on the offline base: penalised model rewards, SAC (or TQC) on the mixture."""
-
-    name: ClassVar[str] = "mopo"
-    config_class: ClassVar[type[MOPOConfig]] = MOPOConfig
     config: MOPOConfig
 
     def process_model_step(self, step: ModelStep) -> ModelStep:

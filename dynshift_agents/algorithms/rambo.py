@@ -32,7 +32,9 @@ import numpy as np
 import torch
 
 from dynshift_agents import precision
+from dynshift_agents.algorithms.agent import optimizer_step
 from dynshift_agents.algorithms.model_based import ModelBasedAgent, ModelBasedConfig
+from dynshift_agents.checks import COUNT, NON_NEGATIVE, POSITIVE, Range, STEPS, check_choice
 from dynshift_agents.data.catalog import robot_and_kind
 from dynshift_agents.data.transitions import Transitions
 from dynshift_agents.world_model import WorldModelConfig
@@ -41,6 +43,10 @@ from dynshift_agents.world_model import WorldModelConfig
 @dataclass
 class RAMBOConfig(ModelBasedConfig):
     """RAMBO's hyperparameters (paper Table 2 and official code); CPU-scale presets elsewhere."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"adversary_weight": NON_NEGATIVE, "adversary_steps": STEPS,
+                                          "adversary_batch_size": COUNT, "adversary_learning_rate": POSITIVE,
+                                          "bc_steps": STEPS, "bc_learning_rate": POSITIVE}
 
     rollout_length: int = 5
     """h: model steps per rollout, for the policy's data and for adversary steps."""
@@ -62,8 +68,7 @@ class RAMBOConfig(ModelBasedConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.adversary_reduction not in ("sum", "mean"):
-            raise ValueError(f"adversary_reduction must be 'sum' or 'mean', got {self.adversary_reduction!r}")
+        check_choice(self, "adversary_reduction", ("sum", "mean"))
 
     @classmethod
     def for_dataset(cls, dataset_id: str, **overrides) -> "RAMBOConfig":
@@ -96,11 +101,8 @@ def mixture_log_prob(sample: torch.Tensor, mean: torch.Tensor, logvar: torch.Ten
     return torch.logsumexp(per_member, dim=0) - math.log(mean.shape[0])
 
 
-class RAMBO(ModelBasedAgent):
+class RAMBO(ModelBasedAgent, name="rambo", config=RAMBOConfig):
     """RAMBO on the model-based layer: adversarial model updates after each block of SAC steps."""
-
-    name: ClassVar[str] = "rambo"
-    config_class: ClassVar[type[RAMBOConfig]] = RAMBOConfig
     config: RAMBOConfig
 
     def attach_dataset(self, dataset: Transitions) -> None:
@@ -135,13 +137,11 @@ class RAMBO(ModelBasedAgent):
         optimizer = torch.optim.Adam(actor.parameters(), lr=cfg.bc_learning_rate)
         loss = torch.tensor(0.0)
         for _ in range(cfg.bc_steps):
-            index = torch.as_tensor(self.rng.integers(len(obs), size=cfg.batch_size))
+            index = torch.as_tensor(self.rng.integers(len(obs), size=cfg.batch_size), device=obs.device)
             mean, log_std, _ = actor.get_action_dist_params(obs[index])
             log_prob = actor.action_dist.proba_distribution(mean, log_std).log_prob(actions[index])
             loss = -log_prob.mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            optimizer_step(optimizer, loss)
         self.bc_done = True
         return float(loss.detach())
 
@@ -169,33 +169,31 @@ class RAMBO(ModelBasedAgent):
         n = cfg.adversary_batch_size
         rollout = getattr(self, "_adversary_rollout", None)
         if rollout is None or rollout[1] == cfg.rollout_length or len(rollout[0]) == 0:
-            rollout = (torch.as_tensor(self.dataset.obs[self.rng.integers(len(self.dataset), size=n)]), 0)
+            rollout = (torch.as_tensor(self.dataset.obs[self.rng.integers(len(self.dataset), size=n)], device=self.device), 0)
         obs, t = rollout
         model.train()
         with torch.no_grad():
-            actions = self._act(obs, torch.arange(len(obs)))
+            actions = self._act(obs, torch.arange(len(obs), device=obs.device))
         with precision.autocast(model.config.precision):
             mean, logvar = model(obs, actions)  # bf16 products if the model is fitted with them; float32 out
         elites = model.elite_index
         with torch.no_grad():
-            member = elites[torch.randint(len(elites), (len(obs),), generator=self.generator)]
-            rows = torch.arange(len(obs))
+            member = elites[torch.randint(len(elites), (len(obs),), generator=self.generator).to(obs.device)]
+            rows = torch.arange(len(obs), device=obs.device)
             std = torch.exp(0.5 * logvar[member, rows])
-            sample = mean[member, rows] + std * torch.randn(std.shape, generator=self.generator)
+            sample = mean[member, rows] + std * torch.randn(std.shape, generator=self.generator).to(obs.device)
             next_obs, reward = obs + sample[:, :-1], sample[:, -1]
-            done = torch.as_tensor(self.model_env.termination_fn(obs, actions, next_obs))
+            done = torch.as_tensor(self.model_env.termination_fn(obs, actions, next_obs), device=obs.device)
             advantage = self._advantage(obs, actions, reward, next_obs, done)
         term = advantage.double() * mixture_log_prob(sample, mean[elites], logvar[elites])
         adversarial = term.sum() if cfg.adversary_reduction == "sum" else term.mean()
         real = self.rng.integers(len(self.dataset), size=n)
         x = model._inputs(self.dataset.obs[real], self.dataset.actions[real])
         y = torch.as_tensor(np.concatenate([self.dataset.next_obs[real] - self.dataset.obs[real],
-                                            self.dataset.rewards[real, None]], 1))
+                                            self.dataset.rewards[real, None]], 1), device=self.device)
         likelihood = model.loss(x.expand(model.config.members, -1, -1), y.expand(model.config.members, -1, -1))
         loss = cfg.adversary_weight * adversarial.float() + likelihood
-        self.model_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.model_optimizer.step()
+        optimizer_step(self.model_optimizer, loss)
         model.eval()
         self._adversary_rollout = (next_obs[~done], t + 1)
         return {"adversarial": float(adversarial.detach()), "likelihood": float(likelihood.detach())}
@@ -204,7 +202,7 @@ class RAMBO(ModelBasedAgent):
     def _advantage(self, obs, actions, reward, next_obs, done) -> torch.Tensor:
         """A = r + γ(1 − done)·Q(s', π_det(s')) − Q(s, a), normalised over the batch."""
         policy = self.learner.policy
-        scaled = torch.as_tensor(policy.scale_action(actions.numpy()))
+        scaled = self.scale_actions(actions)
         s, s_next = self.encoder(obs), self.encoder(next_obs)
         q_next = self.q_values(s_next, policy.actor(s_next, deterministic=True))
         advantage = reward + self.config.gamma * (~done).float() * q_next - self.q_values(s, scaled)

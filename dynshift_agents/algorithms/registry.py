@@ -28,6 +28,12 @@ MODEL_BASED = sorted(name for name, cls in ALGORITHMS.items() if issubclass(cls,
 """The algorithms that train on a world model (``dynshift train world-model --for NAME``)."""
 
 
+def needs_world_model(name: str) -> bool:
+    """Whether ``dynshift train NAME`` trains on a world model (the one answer to that question)."""
+    algorithm_class(name)  # an unknown name is refused, naming the valid ones
+    return name in MODEL_BASED
+
+
 def algorithm_class(name: str) -> type[Agent]:
     if name not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {name!r}; choose one of {sorted(ALGORITHMS)}")

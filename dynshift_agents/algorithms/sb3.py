@@ -1,10 +1,14 @@
 """The Stable-Baselines3 learner layer: an SB3 algorithm built on spaces, trained on a dataset.
 
-``SB3Agent`` builds its learner (SB3's ``SAC``/``TD3``, sb3-contrib's ``TQC``, or a subclass that owns
-``train()`` — CQL, IQL, TD3+BC, BC) on an env that only carries the spaces and raises if stepped, and
+``SB3Agent`` builds its learner (an :class:`OfflineLearner` on SB3's ``SAC`` or ``TD3`` — CQL, IQL,
+TD3+BC, BC and the others — or SB3's ``SAC``, sb3-contrib's ``TQC`` as they are) on an env that only carries the spaces and raises if stepped, and
 hands it the dataset through SB3's buffer seam: a :class:`MixedReplayBuffer` whose dataset part holds
-the encoded transitions (its model part stays empty for model-free learners). A training block is the
-learner's own ``train(gradient_steps, batch_size)``.
+the encoded transitions (its model part stays empty for model-free learners). SB3's modules (policy,
+critics, optimisers) stay; SB3's ``train()`` is not the seam: an algorithm's learner is an
+:class:`OfflineLearner`, built with the algorithm's typed config and supplying ``update(batch, step)``,
+which the agent's one loop (:meth:`~dynshift_agents.algorithms.agent.Agent.train_block`) calls once per
+batch. Learners DynShift takes as they are (SB3's ``SAC``, sb3-contrib's ``TQC``: the references the
+model-based agents can train with) run their own ``train()`` one step at a time inside that loop.
 
 Checkpoints keep what SB3's ``save`` would (the policy's and optimisers' state dicts, and tensor
 variables such as SAC's ``log_ent_coef``, as listed by the learner's ``_get_torch_save_params``) as
@@ -24,9 +28,11 @@ import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
 from dynshift_agents.algorithms.agent import Agent, AgentConfig
 from dynshift_agents.buffers import MixedReplayBuffer
+from dynshift_agents.checks import COUNT, DISCOUNT, POSITIVE, SIZES, Range
 from dynshift_agents.data.transitions import Transitions
 
 
@@ -43,10 +49,39 @@ class SB3Config(AgentConfig):
     learner_kwargs: dict = dataclasses.field(default_factory=dict)
     """Extra keyword arguments of the SB3 learner (e.g. TQC's ``top_quantiles_to_drop_per_net``)."""
 
+    RANGES: ClassVar[dict[str, Range]] = {"batch_size": COUNT, "learning_rate": POSITIVE, "gamma": DISCOUNT,
+                                          "tau": Range(0, 1, low_open=True), "net_arch": SIZES}
+
     def __post_init__(self):
-        self.net_arch = tuple(self.net_arch)
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be ≥ 1, got {self.batch_size}")
+        self.net_arch = tuple(self.net_arch) if isinstance(self.net_arch, (list, tuple)) else self.net_arch
+        super().__post_init__()
+
+
+class OfflineLearner:
+    """What DynShift adds to an SB3 algorithm it trains offline (a mixin, listed before the SB3 class).
+
+    Its configuration is the algorithm's typed config, handed over at construction (``config=``) and
+    read where it is used (extra modules are built from it in ``_setup_model``); no setting is copied
+    onto the learner. :meth:`update` is one gradient step on a batch."""
+
+    config: SB3Config
+
+    def __init__(self, *args, config: SB3Config, **kwargs):
+        self.config = config
+        super().__init__(*args, **kwargs)
+
+    def begin_block(self) -> None:
+        """Called before each block of updates."""
+        self.policy.set_training_mode(True)
+
+    def update(self, batch: ReplayBufferSamples, step: int) -> dict[str, torch.Tensor]:
+        """One gradient step on ``batch``; ``step`` counts the updates before it. Returns detached metrics."""
+        raise NotImplementedError
+
+    def train(self, gradient_steps: int, batch_size: int = 256) -> None:
+        """Refused: the inherited SB3 ``train()`` would run SB3's own algorithm (TD3, SAC), not this one."""
+        raise TypeError(f"{type(self).__name__} trains through its agent (agent.learn or agent.train_block), "
+                        "one update(batch, step) per batch; SB3's train() would run a different algorithm")
 
 
 class SpacesOnlyEnv(gym.Env):
@@ -69,9 +104,18 @@ class SB3Agent(Agent):
     config_class: ClassVar[type[SB3Config]] = SB3Config
     config: SB3Config
     learner: BaseAlgorithm
+    learner_type: ClassVar[type[BaseAlgorithm] | None] = None
+    """The SB3 algorithm class the agent trains (declared as ``learner=`` beside ``name=``)."""
+
+    def __init_subclass__(cls, learner: type[BaseAlgorithm] | None = None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if learner is not None:
+            cls.learner_type = learner
 
     def learner_class(self) -> type[BaseAlgorithm]:
-        raise NotImplementedError
+        if self.learner_type is None:
+            raise NotImplementedError(f"{type(self).__name__} declares no learner (learner=... in its class line)")
+        return self.learner_type
 
     def learner_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the learner class (a subclass adds its own)."""
@@ -81,9 +125,11 @@ class SB3Agent(Agent):
                     device=self.device)
 
     def build(self) -> None:
-        self.learner = self.learner_class()(
+        learner_class = self.learner_class()
+        config = {"config": self.config} if issubclass(learner_class, OfflineLearner) else {}
+        self.learner = learner_class(
             "MlpPolicy", SpacesOnlyEnv(self.encoder.space(self.env_observation_space), self.action_space),
-            **(self.learner_kwargs() | self.config.learner_kwargs))
+            **(self.learner_kwargs() | self.config.learner_kwargs | config))
 
     def model_capacity(self) -> int:
         """Rows of the buffer's model FIFO (model-free learners: none to speak of)."""
@@ -128,13 +174,37 @@ class SB3Agent(Agent):
     def before_learn(self) -> None:
         self.learner.policy.set_training_mode(True)
 
+    def _stepped(self) -> bool:
+        """Whether the learner takes batches through ``update(batch, step)`` (an :class:`OfflineLearner`,
+        or :class:`~dynshift_agents.algorithms.fused_sac.FusedSAC`) rather than only SB3's ``train()``."""
+        return hasattr(self.learner, "update")
+
+    def sample(self) -> ReplayBufferSamples | None:
+        if not self._stepped():
+            return None  # SB3's own train() draws its batch
+        return self.replay_buffer.sample(self.config.batch_size)
+
+    def update(self, batch: ReplayBufferSamples | None) -> dict[str, torch.Tensor | float]:
+        if batch is None:
+            return self._sb3_step()
+        return self.learner.update(batch, self.gradient_steps)
+
+    def _sb3_step(self) -> dict[str, float]:
+        """One step of the learner's own SB3 ``train()``, and what it logged (SB3's SAC and sb3-contrib's
+        TQC, whose ``train(n)`` equals n calls of ``train(1)`` at their default target update interval of 1)."""
+        self.learner.train(gradient_steps=1, batch_size=self.config.batch_size)
+        return {key.removeprefix("train/"): value for key, value in self.logger.name_to_value.items()
+                if key.startswith("train/") and key != "train/n_updates"}
+
     def train_block(self, steps: int) -> dict[str, float]:
         self.learner._current_progress_remaining = self._progress_remaining
-        self.learner.train(gradient_steps=steps, batch_size=self.config.batch_size)
-        return {}
+        if self._stepped():
+            self.learner.begin_block()
+        return super().train_block(steps) | {"train/n_updates": self.gradient_steps}
 
     def after_block(self) -> None:
-        self.learner.num_timesteps = self.gradient_steps
+        """SB3's counters follow the one step counter (SB3's API and logs read them)."""
+        self.learner.num_timesteps = self.learner._n_updates = self.gradient_steps
 
     def q_values(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """The online critics' pessimistic value ``[batch]``: the minimum over the critics, or the
@@ -188,13 +258,6 @@ def _get(obj, dotted: str):
     for part in dotted.split("."):
         obj = getattr(obj, part)
     return obj
-
-
-def record_means(logger: Logger, stats: dict[str, list[float]], prefix: str = "train/") -> None:
-    """Log the mean of every non-empty list of per-step statistics."""
-    for key, values in stats.items():
-        if values:
-            logger.record(prefix + key, float(np.mean(values)))
 
 
 def tanh_mean_log_likelihood(actor, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dynshift_agents.data.catalog import datasets_root, load_dataset
+
+if TYPE_CHECKING:
+    import minari
 
 
 @dataclass(frozen=True)
@@ -48,11 +52,11 @@ def concatenate(first: Transitions, second: Transitions) -> Transitions:
                        join(first.episode_returns, second.episode_returns))
 
 
-def load_transitions(dataset_id: str) -> Transitions:
+def load_transitions(dataset_id: str, dataset: minari.MinariDataset | None = None) -> Transitions:
     """Read ``dataset_id`` (a DynShift dataset or Minari's ``mujoco/<env>/<kind>-v0`` if present
-    locally) into :class:`Transitions`. A missing dataset is an error naming the command that makes
-    it; nothing is downloaded."""
-    dataset = load_dataset(dataset_id)
+    locally) into :class:`Transitions`; ``dataset``, when given, is that dataset already opened. A
+    missing dataset is an error naming the command that makes it; nothing is downloaded."""
+    dataset = load_dataset(dataset_id) if dataset is None else dataset
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("obs", "actions", "rewards", "next_obs", "terminals",
                                                             "timeouts", "dynamics")}
     returns = []

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from dynshift_agents.run_options import DEFAULTS
 from dynshift_agents.sweep import report
 from dynshift_agents.sweep.layout import (DIVERGED, diverged, grid_complete, grids_for, policy_name, run_dir, slug,
                                           trained_steps, world_model_file)
@@ -66,6 +67,7 @@ def build_plan(spec: SweepSpec) -> list[Task]:
     world_models: dict[Path, str] = {}
     finals: list[str] = []
     budget = spec.budget
+    device = [] if spec.device == DEFAULTS.device else ["--device", spec.device]  # CPU commands as before
     made = {d.id: f"{'subset' if d.subset_of else 'collect'} {d.id}" for d in spec.datasets}
     for dataset in spec.datasets:  # every dataset first: a subset or a DARA source may come later in the list
         collect_key = made[dataset.id]
@@ -106,6 +108,7 @@ def build_plan(spec: SweepSpec) -> list[Task]:
                     train += ["--eval-every", str(budget.eval_every), "--eval-episodes", str(budget.eval_episodes)]
                 if budget.keep_checkpoints:
                     train.append("--keep-checkpoints")
+                train += device
                 if algorithm.algorithm in MODEL_BASED:
                     model_seed = seed if spec.world_model.seed is None else spec.world_model.seed
                     path, settings = world_model_file(spec, dataset.id, algorithm.algorithm, model_seed)
@@ -129,7 +132,7 @@ def build_plan(spec: SweepSpec) -> list[Task]:
                     key = f"evaluate {dataset.id} {algorithm.label} seed{seed}"
                     tasks.append(Task(key, "evaluate",
                                       ["evaluate", str(run), "--episodes", str(spec.evaluation.episodes), "--seed",
-                                       str(spec.evaluation.seed), "--json", "--out", str(result)],
+                                       str(spec.evaluation.seed), "--json", "--out", str(result), *device],
                                       run / "evaluate.log", (train_key,),
                                       lambda run=run, result=result: diverged(run) or _evaluated(
                                           result, budget.gradient_steps), run_dir=run, outputs=(result,)))
@@ -140,7 +143,7 @@ def build_plan(spec: SweepSpec) -> list[Task]:
                     name = policy_name(algorithm, seed)
                     key = f"grid {grid.label} {dataset.id} {algorithm.label} seed{seed}"
                     command = ["grid", str(run), "--grid", grid.file or grid.name, "--episodes", str(grid.episodes),
-                               "--seed", str(grid.seed), "--names", name, "--workers", "1", "--out", str(folder)]
+                               "--seed", str(grid.seed), "--names", name, "--workers", "1", "--out", str(folder), *device]
                     grid_deps = [train_key]
                     if algorithm.algorithm == "fb" and grid.fb_task != "train":  # z per setting, from its robot
                         command += ["--fb-task", grid.fb_task, "--fb-test-kind", grid.fb_test_kind,

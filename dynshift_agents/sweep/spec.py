@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dynshift_agents.run_options import DEFAULTS, RunOptions, check_device
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -55,15 +57,18 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class Budget:
+    """The ``[budget]`` table: the run options every training run of the study shares (their meaning and
+    defaults are :class:`~dynshift_agents.run_options.RunOptions`', as on the command line)."""
+
     gradient_steps: int
     """Learner updates per run (CPU scale: 10⁴–10⁵; the papers: 1–3 M)."""
-    eval_every: int = 0
+    eval_every: int = DEFAULTS.eval_every
     """Evaluate every N gradient steps into the run's log (learning curves); 0 = never."""
-    eval_episodes: int = 10
+    eval_episodes: int = DEFAULTS.eval_episodes
     """Episodes per periodic evaluation (seeded, deterministic, on the training data's robot)."""
-    checkpoint_every: int = 10_000
+    checkpoint_every: int = DEFAULTS.checkpoint_every
     """Gradient steps between checkpoints (an interrupted run resumes from the last)."""
-    keep_checkpoints: bool = False
+    keep_checkpoints: bool = DEFAULTS.keep_checkpoints
     """Keep every checkpoint (``RUN/checkpoints/step_<steps>/``, hard links) to evaluate any point of
     the learning curves later."""
 
@@ -194,6 +199,8 @@ class SweepSpec:
     grids: tuple[GridSpec, ...] = ()
     reports: ReportsSpec = ReportsSpec()
     description: str = ""
+    device: str = DEFAULTS.device
+    """The torch device of every training run, evaluation and grid (``cpu``, ``cuda``, ``cuda:N``, ``auto``)."""
 
     def algorithms_for(self, dataset_id: str) -> list[AlgorithmSpec]:
         return [a for a in self.algorithms if a.datasets is None or dataset_id in a.datasets]
@@ -425,7 +432,7 @@ def _check_env(where: str, grid, dataset_id: str) -> None:
 
 TOP_LEVEL = {"name": str, "description": str, "output": str, "results": str, "seeds": list, "budget": dict,
              "datasets": list, "algorithms": dict, "world_model": dict, "evaluation": dict, "grids": list,
-             "reports": dict}
+             "reports": dict, "device": str}
 
 
 def parse_spec(values: dict[str, Any], path: str | os.PathLike | None = None) -> SweepSpec:
@@ -436,10 +443,15 @@ def parse_spec(values: dict[str, Any], path: str | os.PathLike | None = None) ->
     budget = _keys("budget", values["budget"], {"gradient_steps": int, "eval_every": int, "eval_episodes": int,
                                                 "checkpoint_every": int, "keep_checkpoints": bool},
                     required=("gradient_steps",))
-    _positive("budget.gradient_steps", budget["gradient_steps"])
-    _positive("budget.eval_every", budget.get("eval_every", 0), zero=True)
-    _positive("budget.eval_episodes", budget.get("eval_episodes", 10))
-    _positive("budget.checkpoint_every", budget.get("checkpoint_every", 10_000))
+    try:
+        RunOptions.of(**budget)
+    except ValueError as error:
+        raise SpecError(f"budget: {error}") from None
+    device = values.get("device", DEFAULTS.device)
+    try:
+        check_device(device)
+    except ValueError as error:
+        raise SpecError(f"device: {error}") from None
     seeds = values.get("seeds", [0])
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds) \
             or len(set(seeds)) != len(seeds):
@@ -474,7 +486,8 @@ def parse_spec(values: dict[str, Any], path: str | os.PathLike | None = None) ->
     return SweepSpec(values["name"], Path(path).resolve() if path is not None else None, output, results, tuple(seeds),
                      Budget(**budget), tuple(datasets), tuple(algorithms), _world_model(values.get("world_model", {}),
                                                                                            algorithms),
-                     EvaluationSpec(**evaluation), tuple(grids), ReportsSpec(**reports), values.get("description", ""))
+                     EvaluationSpec(**evaluation), tuple(grids), ReportsSpec(**reports), values.get("description", ""),
+                     device)
 
 
 def load_spec(path: str | os.PathLike) -> SweepSpec:
