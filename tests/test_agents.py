@@ -343,5 +343,5 @@ def test_step_counts_below_their_range_are_refused_by_the_command_line(option, v
 def test_iql_settings_out_of_range_are_refused(values, field):
     from dynshift_agents.algorithms.iql import IQLConfig
 
-    with pytest.raises(ValueError, match=f"^{field} must be"):
+    with pytest.raises(ValueError, match=rf"^IQLConfig\.{field} must be"):
         IQLConfig(**values)
