@@ -488,3 +488,6 @@ def test_seeds_option_runs_one_part_of_a_study(tmp_path, capsys):
     assert listed == ["train dynshift/hopper/random-v0 bc seed1", "train dynshift/hopper/random-v0 td3bc seed1"]
     with pytest.raises(SystemExit, match=re.escape("--seeds [7] not in the spec's seeds [0, 1]")):
         main(["sweep", str(path), "--seeds", "1", "7", "--dry-run"])
+    main(["sweep", str(path), "--seeds", "1", "--report"])  # a part's reports cover every seed of the study
+    results = load_spec(path).results
+    assert "seeds [0, 1]" in (results / "scores.md").read_text()
