@@ -408,7 +408,7 @@ def _sweep(args: argparse.Namespace) -> None:
     from dynshift_agents.sweep import build_plan, load_spec
     from dynshift_agents.sweep import report as sweep_report
 
-    spec = load_spec(args.spec)
+    spec = whole = load_spec(args.spec)  # the reports always cover every seed finished so far
     if args.seeds is not None:  # one part of a study split across sessions or machines
         unknown = sorted(set(args.seeds) - set(spec.seeds))
         if unknown:
@@ -423,7 +423,7 @@ def _sweep(args: argparse.Namespace) -> None:
             print(f"  {task.key}\n      {task.shell()}")
         return
     if args.report:
-        files = sweep_report.write(spec)
+        files = sweep_report.write(whole)
         print(f"reports from what is finished ({len(files)} files; … in scores.md is a run not evaluated yet):\n"
               + "\n".join(f"  {p}" for p in files))
         return
@@ -432,7 +432,7 @@ def _sweep(args: argparse.Namespace) -> None:
     sys.stdout.reconfigure(line_buffering=True)  # a sweep's lines reach a log (nohup, tee) as they happen
     start = time.perf_counter()
     try:
-        outcomes = execute(tasks, lambda: sweep_report.write(spec), address=args.address, cpus=args.cpus,
+        outcomes = execute(tasks, lambda: sweep_report.write(whole), address=args.address, cpus=args.cpus,
                            progress=not args.no_progress)
     except KeyboardInterrupt:
         raise SystemExit(f"dynshift sweep: interrupted; {RESUME_HINT}") from None

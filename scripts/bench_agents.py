@@ -212,10 +212,13 @@ def print_sac(steps: int, repeats: int) -> float:
     return baseline
 
 
-def bench_learners(steps: int, repeats: int, device: str = "cpu") -> dict[str, float]:
+def bench_learners(steps: int, repeats: int, device: str = "cpu", only: list[str] | None = None) -> dict[str, float]:
     """Gradient steps/s of every model-free learner at SAC's sizes (256×2, batch 256; CQL at 256×2
     here too, not its 3×256 default, so that the rows compare the update, not the network), and of
-    FB at its CPU-scale sizes, on ``device``: blocks of 50 steps of the agent's training loop."""
+    FB at its CPU-scale sizes, on ``device``: blocks of 50 steps of the agent's training loop. BRAC-p is
+    measured with SB3's entropy term and log-std range where its config has them (the agent an older
+    checkout trains), so that two checkouts compare the same maths. ``only``: these names."""
+    import dataclasses as dc
     from stable_baselines3.common.logger import configure
 
     from dynshift_agents.algorithms import AWR, BC, BCQ, BEAR, BRACP, CQL, IQL, TD3BC
@@ -225,7 +228,11 @@ def bench_learners(steps: int, repeats: int, device: str = "cpu") -> dict[str, f
     data = dataclasses.replace(data, episode_returns=np.array([0.0, 1000.0]))  # IQL's reward scale
     rates = {}
     for cls in (BC, TD3BC, IQL, CQL, BCQ, BEAR, BRACP, AWR):
+        if only and cls.name not in only:
+            continue
         extra = {BRACP: {"behaviour_steps": 0, "warm_start": 0}, BEAR: {"warmup_steps": 0}}.get(cls, {})  # full steps
+        if cls is BRACP and "log_std_range" in {f.name for f in dc.fields(cls.config_class)}:
+            extra |= {"ent_coef": "auto", "log_std_range": (-20.0, 2.0)}
         agent = cls("DynShift/HalfCheetah-v0", data, cls.config_class(net_arch=(256, 256), batch_size=256, **extra),
                     seed=0, device=device)
         agent.set_logger(configure(None, []))
@@ -234,6 +241,8 @@ def bench_learners(steps: int, repeats: int, device: str = "cpu") -> dict[str, f
     from dynshift_agents.algorithms import FB
 
     for label, norm in (("fb (CPU scale)", True), ("fb (CPU scale, plain ReLU input layers)", False)):
+        if only and "fb" not in only:
+            continue
         fb = FB("DynShift/HalfCheetah-v0", data, FB.config_class(batch_size=256, input_layer_norm=norm), seed=0,
                 device=device)
         rates[label] = timed(lambda: fb.train_block(50), max(1, steps // 50), repeats) * 50
@@ -248,7 +257,8 @@ def print_learners(steps: int, repeats: int, baseline: float, device: str = "cpu
     print()
 
 
-def compare_learners(steps: int, repeats: int, device: str, threads: int, other: str, rounds: int = 2) -> None:
+def compare_learners(steps: int, repeats: int, device: str, threads: int, other: str, rounds: int = 2,
+                     only: list[str] | None = None) -> None:
     """Every learner's rate with this checkout's code and with the code of the checkout ``other`` (its
     ``dynshift_agents`` imported in a subprocess, measured by this script), alternating ``rounds`` times;
     the best window of each side, and their ratio."""
@@ -260,9 +270,10 @@ def compare_learners(steps: int, repeats: int, device: str, threads: int, other:
     here: dict[str, list[float]] = {}
     there: dict[str, list[float]] = {}
     for _ in range(rounds):
-        for name, rate in bench_learners(steps, repeats, device).items():
+        for name, rate in bench_learners(steps, repeats, device, only).items():
             here.setdefault(name, []).append(rate)
-        command = [sys.executable, __file__, "--sections", "learners-json", "--threads", str(threads), "--device", device]
+        command = [sys.executable, __file__, "--sections", "learners-json", "--threads", str(threads), "--device", device,
+                   "--rounds", str(rounds), *(["--only", *only] if only else [])]
         if repeats == 3:
             command.append("--quick")
         output = subprocess.run(command, env=os.environ | {"PYTHONPATH": os.path.abspath(other)}, check=True,
@@ -338,6 +349,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer, shorter windows")
     parser.add_argument("--workers", type=int, default=2, help="grid evaluation processes")
     parser.add_argument("--device", default="cpu", help="torch device of the learners' section (cpu, cuda, cuda:N)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="learners: only these (bc td3bc iql cql bcq bear bracp awr fb)")
+    parser.add_argument("--rounds", type=int, default=2, help="--compare-with: alternating rounds (default 2)")
     parser.add_argument("--compare-with", metavar="CHECKOUT",
                         help="learners: also measure the dynshift_agents of another checkout (e.g. the commit before a "
                              "change, `git worktree add`), alternating, and print the ratios")
@@ -353,11 +366,11 @@ def main() -> None:
     if args.sections == ["learners-json"]:  # one side of --compare-with
         import json
 
-        print(json.dumps(bench_learners(steps, repeats, args.device)))
+        print(json.dumps(bench_learners(steps, repeats, args.device, args.only)))
         return
     print(f"{machine()}\n{args.threads} torch thread(s); medians of {repeats} windows\n")
     if args.compare_with:
-        compare_learners(steps, repeats, args.device, args.threads, args.compare_with)
+        compare_learners(steps, repeats, args.device, args.threads, args.compare_with, args.rounds, args.only)
         if args.sections == ["learners"]:
             return
 

@@ -477,7 +477,7 @@ def test_an_fb_grid_with_a_task_per_setting_collects_each_settings_test_data():
     assert "--fb-task" not in plain.command
 
 
-def test_seeds_option_runs_one_part_of_a_study(tmp_path, capsys):
+def test_seeds_option_runs_one_part_of_a_study(tmp_path, capsys, monkeypatch):
     """`dynshift sweep SPEC --seeds 1 --dry-run` plans only seed 1's runs (the study split into
     parts); a seed the spec does not have is refused with the spec's seeds named."""
     from dynshift_agents.cli import main
@@ -488,3 +488,9 @@ def test_seeds_option_runs_one_part_of_a_study(tmp_path, capsys):
     assert listed == ["train dynshift/hopper/random-v0 bc seed1", "train dynshift/hopper/random-v0 td3bc seed1"]
     with pytest.raises(SystemExit, match=re.escape("--seeds [7] not in the spec's seeds [0, 1]")):
         main(["sweep", str(path), "--seeds", "1", "7", "--dry-run"])
+    from dynshift_agents.sweep import report
+
+    written = []
+    monkeypatch.setattr(report, "write", lambda spec: written.append(spec.seeds) or [])
+    main(["sweep", str(path), "--seeds", "1", "--report"])
+    assert written == [(0, 1)]  # a part's reports cover every seed of the study, not the part's own
