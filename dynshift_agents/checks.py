@@ -64,15 +64,17 @@ DISCOUNT = Range(0, 1, high_open=True)
 SIZES = Range(sizes=True)
 
 
-def check_ranges(config: Any) -> None:
-    """Refuse the first field of ``config`` outside the range its class (or a base) declares in ``RANGES``."""
+def check_ranges(config: Any, qualified: bool = True) -> None:
+    """Refuse the first field of ``config`` outside the range its class (or a base) declares in ``RANGES``;
+    the message names ``Class.field`` (``qualified``) or the field alone (options the user knows by name)."""
     ranges: dict[str, Range] = {}
     for cls in reversed(type(config).__mro__):
         ranges |= cls.__dict__.get("RANGES", {})
     for name, valid in ranges.items():
         value = getattr(config, name)
         if not valid.admits(value):
-            raise ValueError(f"{type(config).__name__}.{name} must be {valid.describe()}, got {value!r}")
+            field = f"{type(config).__name__}.{name}" if qualified else name
+            raise ValueError(f"{field} must be {valid.describe()}, got {value!r}")
 
 
 def check_choice(config: Any, name: str, choices) -> None:

@@ -412,7 +412,7 @@ def _sweep(args: argparse.Namespace) -> None:
     if args.seeds is not None:  # one part of a study split across sessions or machines
         unknown = sorted(set(args.seeds) - set(spec.seeds))
         if unknown:
-            raise UsageError(f"dynshift sweep: --seeds {unknown} not in the spec's seeds {list(spec.seeds)}")
+            raise UsageError(f"--seeds {unknown} not in the spec's seeds {list(spec.seeds)}")
         spec = dataclasses.replace(spec, seeds=tuple(s for s in spec.seeds if s in args.seeds))
     tasks = build_plan(spec)
     todo = [t for t in tasks if not t.is_done()]

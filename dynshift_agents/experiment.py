@@ -184,7 +184,12 @@ def train_dara(base: str, target_id: str, source_id: str, gradient_steps: int | 
     and ``base`` trained on target ∪ relabelled source. A model-based base (MOPO) also gets a world
     model fitted on both robots' data (``out/world_model.pt``, once; rewards per DARA's
     ``model_data``). The run (and its checkpoint) records both dataset ids, DARA's settings, the
-    classifiers' report and what the world model was fitted on."""
+    classifiers' report and what the world model was fitted on. ``train_kwargs`` are :func:`train`'s,
+    run options included; the classifiers and the world model use the run's device."""
+    option_names = {f.name for f in dataclasses.fields(RunOptions)}
+    options = RunOptions.of(train_kwargs.pop("options", None), gradient_steps=gradient_steps,
+                            **{k: train_kwargs.pop(k) for k in option_names & set(train_kwargs)})
+    device = resolve_device(options.device)
     agent_class = algorithm_class(base)
     model_based = needs_world_model(base)
     out = Path(out) if out is not None else (Path("runs") / f"dara-{base}" / target_id.replace("/", "__")
@@ -192,7 +197,6 @@ def train_dara(base: str, target_id: str, source_id: str, gradient_steps: int | 
     out.mkdir(parents=True, exist_ok=True)
     target, source = load_transitions(target_id), load_transitions(source_id)
     config = DARAConfig(**(dara_overrides or {}))
-    device = resolve_device(RunOptions.of(train_kwargs.get("options"), device=train_kwargs.get("device")).device)
     classifiers = out / "dara.pt"
     if classifiers.exists():
         dara = DARA.load(classifiers, device=device)
@@ -213,16 +217,16 @@ def train_dara(base: str, target_id: str, source_id: str, gradient_steps: int | 
         world_model = out / "world_model.pt"
         if not world_model.exists():
             fitted_on = data if config.model_data == "relabelled" else concatenate(target, source)
-            progress = RunOptions.of(train_kwargs.get("options"), progress=train_kwargs.get("progress")).progress
             model = fit_world_model(fitted_on, world_model_config or agent_class.world_model_config(), seed,
-                                    log=None if progress else log_every_tenth_epoch, progress=progress, device=device)
+                                    log=None if options.progress else log_every_tenth_epoch, progress=options.progress,
+                                    device=device)
             model.metadata |= {"dataset_id": f"{target_id} + {source_id} ({config.model_data} source rewards)",
                                "seed": seed}
             model.save(world_model, model.metadata)
         train_kwargs["world_model"] = world_model
         provenance["dara"]["world_model"] = {"file": str(world_model), "fitted_on": "target ∪ source",
                                              "source_rewards": config.model_data}
-    return train(base, target_id, gradient_steps, seed, out, data=data, provenance=provenance, **train_kwargs)
+    return train(base, target_id, seed=seed, out=out, data=data, provenance=provenance, options=options, **train_kwargs)
 
 
 PERIODIC_EVALUATION_SEED = 10_000

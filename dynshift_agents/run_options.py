@@ -12,6 +12,9 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+from typing import ClassVar
+
+from dynshift_agents.checks import COUNT, STEPS, Range, check_ranges
 
 DEVICE_CHOICES = "cpu, cuda, cuda:N or auto"
 
@@ -40,12 +43,11 @@ class RunOptions:
     progress: bool = True
     """Progress bars (off in logs and sweeps)."""
 
+    RANGES: ClassVar[dict[str, Range]] = {"gradient_steps": COUNT, "eval_every": STEPS, "eval_episodes": COUNT,
+                                          "checkpoint_every": COUNT, "threads": COUNT}
+
     def __post_init__(self):
-        for name, least in (("gradient_steps", 1), ("eval_every", 0), ("eval_episodes", 1), ("checkpoint_every", 1),
-                            ("threads", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(f"{name} must be an integer ≥ {least}, got {value!r}")
+        check_ranges(self, qualified=False)
         for name in ("keep_checkpoints", "progress"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")

@@ -7,8 +7,8 @@ the shape of d3rlpy's ``inner_update`` and CORL's ``train(batch)``. The one loop
 (``gradient_steps``, which drives policy delays and warm-ups) and reads the metrics once per block (no
 host sync per step). ``Agent.learn(gradient_steps)`` runs the blocks; a layer above adds its own work
 around a block (the model-based agents' rollouts, RAMBO's adversary). Around the blocks the base owns
-everything an algorithm must not rewrite: SB3's logger (stdout, CSV, TensorBoard when installed; a resumed run keeps its
-earlier CSV rows), the progress bar, the divergence guard, periodic evaluation (a callback the caller
+everything an algorithm must not rewrite: SB3's logger (stdout, CSV, TensorBoard when installed; a
+resumed run keeps its earlier CSV rows), the progress bar, the divergence guard, periodic evaluation (a callback the caller
 passes in, as SB3's ``EvalCallback``: nothing under ``algorithms/`` imports the evaluation layer),
 atomic checkpoint directories, and resuming. :meth:`Agent.predict` has SB3's signature and encodes
 observations with the agent's :class:`~dynshift_agents.algorithms.encoder.ObservationEncoder`.
@@ -95,6 +95,23 @@ def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
+
+
+class MetricMeans:
+    """Per-step metrics summed as they come (tensors stay where they are: no host sync per step) and read
+    once: each metric's mean over the steps that reported it."""
+
+    def __init__(self):
+        self.totals: dict[str, Any] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, metrics: dict[str, Any]) -> None:
+        for key, value in metrics.items():
+            self.totals[key] = self.totals[key] + value if key in self.totals else value
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def read(self) -> dict[str, float]:
+        return {key: float(total) / self.counts[key] for key, total in self.totals.items()}
 
 
 class DivergenceError(RuntimeError):
@@ -188,15 +205,11 @@ class Agent:
         counting each step. Metrics are summed as tensors and read once, at the block's end; each is
         logged as ``train/<name>``, its mean over the steps that reported it (a delayed actor's loss
         over the steps it was updated). A layer above wraps this (the model-based agents' rollouts)."""
-        totals: dict[str, Any] = {}
-        counts: dict[str, int] = {}
+        means = MetricMeans()
         for _ in range(steps):
-            metrics = self.update(self.sample())
+            means.add(self.update(self.sample()))
             self.gradient_steps += 1
-            for key, value in metrics.items():
-                totals[key] = totals[key] + value if key in totals else value
-                counts[key] = counts.get(key, 0) + 1
-        self.block_means = {key: float(total) / counts[key] for key, total in totals.items()}
+        self.block_means = means.read()
         """The last block's mean of every metric (FB's guard reads its mean Q here)."""
         return {f"train/{key}": value for key, value in self.block_means.items()}
 

@@ -233,16 +233,11 @@ class FB(Agent, name="fb", config=FBConfig):
         with torch.no_grad():
             torch._foreach_lerp_(list(self.fb_target.parameters()), list(self.fb.parameters()), self.config.tau)
         return {"fb_loss": loss_fb.detach(), "orthonormality_loss": loss_orth.detach(),
-                "actor_loss": loss_actor.detach(), "q": q.detach().mean()}
-
-    def train_block(self, steps: int) -> dict[str, float]:
-        stats = super().train_block(steps)
-        del stats["train/q"]  # the guard's mean Q (logged as train/q_mean)
-        return stats
+                "actor_loss": loss_actor.detach(), "q_mean": q.detach().mean()}
 
     def q_mean(self) -> float | None:
-        """The last block's mean of min(F₁, F₂)ᵀz at the actor's actions."""
-        return getattr(self, "block_means", {}).get("q")
+        """The last block's mean of min(F₁, F₂)ᵀz at the actor's actions (for the guard)."""
+        return getattr(self, "block_means", {}).get("q_mean")
 
     def after_block(self) -> None:
         """Keep the task the policy acts for current: z inferred from the training data's own rewards

@@ -26,7 +26,7 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.policies import ContinuousCritic
 from torch import nn
 
-from dynshift_agents.algorithms.agent import optimizer_step
+from dynshift_agents.algorithms.agent import MetricMeans, optimizer_step
 
 
 class StackedCritics:
@@ -176,12 +176,10 @@ class FusedSAC(SAC):
         updates on batches of the replay buffer, the mean of each metric logged once. Offline, DynShift's
         agents call :meth:`update` from their own loop instead."""
         self.begin_block()
-        totals: dict[str, torch.Tensor] = {}
+        means = MetricMeans()
         for gradient_step in range(gradient_steps):
-            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
-            for key, value in self.update(data, gradient_step).items():
-                totals[key] = totals.get(key, 0) + value
+            means.add(self.update(self.replay_buffer.sample(batch_size, env=self._vec_normalize_env), gradient_step))
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        for key, total in totals.items():
-            self.logger.record(f"train/{key}", float(total) / gradient_steps)
+        for key, mean in means.read().items():
+            self.logger.record(f"train/{key}", mean)

@@ -1,9 +1,10 @@
 """The Stable-Baselines3 learner layer: an SB3 algorithm built on spaces, trained on a dataset.
 
 ``SB3Agent`` builds its learner (an :class:`OfflineLearner` on SB3's ``SAC`` or ``TD3`` — CQL, IQL,
-TD3+BC, BC and the others — or SB3's ``SAC``, sb3-contrib's ``TQC`` as they are) on an env that only carries the spaces and raises if stepped, and
-hands it the dataset through SB3's buffer seam: a :class:`MixedReplayBuffer` whose dataset part holds
-the encoded transitions (its model part stays empty for model-free learners). SB3's modules (policy,
+TD3+BC, BC and the others — or SB3's ``SAC``, sb3-contrib's ``TQC`` as they are) on an env that only
+carries the spaces and raises if stepped, and hands it the dataset through SB3's buffer seam: a
+:class:`MixedReplayBuffer` whose dataset part holds the encoded transitions (its model part stays empty
+for model-free learners). SB3's modules (policy,
 critics, optimisers) stay; SB3's ``train()`` is not the seam: an algorithm's learner is an
 :class:`OfflineLearner`, built with the algorithm's typed config and supplying ``update(batch, step)``,
 which the agent's one loop (:meth:`~dynshift_agents.algorithms.agent.Agent.train_block`) calls once per
