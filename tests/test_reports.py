@@ -170,3 +170,24 @@ def test_video_draws_the_floor_under_a_robot_far_from_the_origin(monkeypatch):
         return image
 
     assert ground(follow=True).std() > 5 * ground(follow=False).std()
+
+
+def test_seed_summary_script_reads_runs_and_tests_seeds_against_the_baseline(tmp_path, script, monkeypatch, capsys):
+    """scripts/seed_summary.py: per-seed scores and grid averages from eval.json and grid records, then
+    Welch's test over seeds against the baseline (the figures of docs/results/augwm.md come from it)."""
+    import sys
+
+    for algorithm, scores, offset in (("mopo", (30.0, 32.0), 100.0), ("augwm", (10.0, 11.0), 0.0)):
+        for seed, score in enumerate(scores):
+            run = tmp_path / algorithm / f"seed{seed}"
+            (run / "grid-md").mkdir(parents=True)
+            (run / "eval.json").write_text(json.dumps({"normalised_score": score}))
+            records = [{"setting_index": i, "return": offset + i + seed} for i in range(3) for _ in range(2)]
+            (run / "grid-md" / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    monkeypatch.setattr(sys, "argv", ["seed_summary.py", str(tmp_path), "--baseline", "mopo", "--above", "50"])
+    script("seed_summary").main()
+    out = capsys.readouterr().out
+    assert "augwm seed 1: score 11.0; md: average 2, 0 above 50, beats mopo on 0 of 3" in out
+    assert "mopo seed 0: score 30.0; md: average 101, 3 above 50" in out
+    assert "augwm score: 10.5 ± 0.7 over seeds [0, 1]; Welch's p against mopo" in out
+    assert "mopo md: 101.5 ± 0.7 over seeds [0, 1]\n" in out
