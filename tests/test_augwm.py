@@ -218,3 +218,24 @@ def test_sampled_augmentation_with_oracle_z_one_trains_as_mopo(tiny):
     for a, b in zip(mopo, oracle, strict=True):  # measured: 3e-8 apart after 120 updates, 0.03 for drawn z
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
     assert max(float((a - b).abs().max()) for a, b in zip(mopo, drawn)) > 1e-2
+
+
+def test_context_q_diagnostic_reads_the_critic_at_each_context(tiny, script):
+    """scripts/augwm_diagnostics.py --context-q: Q(s, z, a) at z = 1 is the critic on [s, 1] with the
+    dataset's actions in [−1, 1] and with the deterministic policy's, and each context is its own."""
+    data, model = tiny
+    agent = AugWM(ENV, model, data, AugWMConfig(**TINY, context=True), seed=0)
+    agent.learn(60, progress_bar=False)
+    obs, actions = torch.as_tensor(data.obs[:40]), data.actions[:40]
+    rows = script("augwm_diagnostics").context_q(agent, obs, actions, torch.Generator().manual_seed(0))
+    labels = [label for label, _, _ in rows]
+    assert labels[0] == "z = 1" and "z ~ U(0.5, 1.5) (training)" in labels and len(set(labels)) == len(labels)
+    critic, actor = agent.learner.critic, agent.learner.policy.actor
+    with torch.no_grad():
+        policy_obs = torch.cat([obs, torch.ones_like(obs)], 1)
+        unit = torch.as_tensor(2 * (actions - agent.action_space.low) / (agent.action_space.high - agent.action_space.low) - 1,
+                               dtype=torch.float32)
+        expected_data = critic.q1_forward(policy_obs, unit).mean().item()
+        expected_policy = critic.q1_forward(policy_obs, actor(policy_obs, deterministic=True)).mean().item()
+    assert rows[0][1:] == pytest.approx((expected_data, expected_policy), rel=1e-6)
+    assert len({q for _, q, _ in rows}) == len(rows)  # every context reads the critic at its own input
