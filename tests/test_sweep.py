@@ -494,3 +494,16 @@ def test_seeds_option_runs_one_part_of_a_study(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(report, "write", lambda spec: written.append(spec.seeds) or [])
     main(["sweep", str(path), "--seeds", "1", "--report"])
     assert written == [(0, 1)]  # a part's reports cover every seed of the study, not the part's own
+
+
+def test_reports_name_the_seeds_they_hold():
+    """A report written while a study is split into parts names the seeds it holds, and the spec's
+    seeds beside them until every one is finished (grid tables and curve titles)."""
+    from types import SimpleNamespace
+
+    from dynshift_agents.sweep.report import seeds_label
+
+    spec = SimpleNamespace(seeds=(0, 1, 2))
+    assert seeds_label(spec, [[0, 1], [1, 0]]) == "seeds [0, 1] of [0, 1, 2]"
+    assert seeds_label(spec, [[0, 1], [2]]) == "seeds [0, 1, 2]"
+    assert seeds_label(SimpleNamespace(seeds=(2, 0, 1)), [[2, 1, 0]]) == "seeds [0, 1, 2]"

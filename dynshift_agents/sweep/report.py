@@ -290,6 +290,13 @@ def grid_records(spec: SweepSpec, dataset_id: str, grid) -> list[dict]:
     return records
 
 
+def seeds_label(spec: SweepSpec, found) -> str:
+    """"seeds [0, 1]" for the seeds that have results (``found``: iterables of seeds), with the spec's
+    own list beside it while some are not finished: "seeds [0, 1] of [0, 1, 2]"."""
+    seeds = sorted(set().union(*map(set, found)))
+    return f"seeds {seeds}" + (f" of {list(spec.seeds)}" if seeds != sorted(spec.seeds) else "")
+
+
 def write(spec: SweepSpec) -> list[Path]:
     """Write every report the spec asks for; returns the files."""
     from dynshift_agents import reports
@@ -308,14 +315,15 @@ def write(spec: SweepSpec) -> list[Path]:
         for dataset in spec.datasets:
             if not spec.algorithms_for(dataset.id):  # a source dataset only: nothing trains on it alone
                 continue
-            runs = {a.label: [run for s in spec.seeds if reports.evaluations(run := run_dir(spec, dataset.id, a, s))]
-                    for a in spec.algorithms_for(dataset.id)}  # a run that diverged before its first evaluation has none
-            runs = {label: found for label, found in runs.items() if found}
+            found = {a.label: [s for s in spec.seeds if reports.evaluations(run_dir(spec, dataset.id, a, s))]
+                     for a in spec.algorithms_for(dataset.id)}  # a run that diverged before its first evaluation has none
+            runs = {a.label: [run_dir(spec, dataset.id, a, s) for s in found[a.label]]
+                    for a in spec.algorithms_for(dataset.id) if found[a.label]}
             path = spec.results / f"curves-{slug(dataset.id)}.png"
             robot, kind = dataset.id.split("/")[1:3]
             lines = {"data": data_score(dataset.id)} | reference_lines(spec, dataset.id)
             reports.learning_curves(runs, path, lines=lines,
-                                    title=f"{robot} {kind}, seeds {list(spec.seeds)}, "
+                                    title=f"{robot} {kind}, {seeds_label(spec, found.values())}, "
                                           f"{spec.budget.gradient_steps:,} steps")
             written.append(path)
     if spec.reports.grids:
@@ -333,7 +341,8 @@ def write(spec: SweepSpec) -> list[Path]:
                 _, files = reports.write_grid_report(
                     records, spec.results / slug(dataset.id) / grid.label,
                     f"{grid.description}; agents trained on {dataset.id} for {spec.budget.gradient_steps:,} gradient "
-                    f"steps; seeds {list(spec.seeds)} pooled; {reports.count(grid.episodes, 'episode')} per setting and seed; mean ± std "
+                    f"steps; {seeds_label(spec, [[int(r['policy'].rsplit('/seed', 1)[1]) for r in records]])} pooled; "
+                    f"{reports.count(grid.episodes, 'episode')} per setting and seed; mean ± std "
                     "of the return", compare, table_records=pooled, appendix=appendix,
                     title=lambda label, robot=robot, kind=kind: f"{label} on {robot} {kind}")
                 written += files
