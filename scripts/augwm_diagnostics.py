@@ -21,7 +21,11 @@ may be given): on the same dataset states, the first critic's Q(s, z, a) with a 
 and with a = π(s, z) (deterministic), at z = 1 (the data's own dynamics, the context the dataset rows
 carry in training and the one online inference returns at nominal dynamics), at z = 1 + U(−ε, ε) per
 dimension, at z ~ U(z_low, z_high) per dimension (the training distribution of model rows) and at
-constant z (every dimension equal). Q is SAC's soft value in reward units.
+constant z (every dimension equal). Q is SAC's soft value in reward units. Then, for one episode
+(env seed 0) at nominal dynamics and at mass and damping × 0.5 and × 1.5, the contexts online
+inference (:class:`~dynshift_agents.context.OnlineContextEstimator`, as every evaluation of the policy
+uses) returns after its first 100 steps: their mean, median |z − 1| and median spread across the
+dimensions (the standard deviation of one z's entries; about 0.29 for z ~ U(0.5, 1.5)).
 """
 
 from __future__ import annotations
@@ -67,6 +71,27 @@ def context_q(agent, obs: torch.Tensor, actions: np.ndarray, generator: torch.Ge
     return rows
 
 
+def inferred_contexts(agent, setting: dict, skip: int = 100) -> tuple[float, dict[str, float]]:
+    """One evaluation episode (env seed 0) of ``agent`` on ``setting`` with online inference: its
+    return and the statistics of the contexts the policy was given after the first ``skip`` steps."""
+    from dynshift_agents.evaluation import evaluate_settings
+
+    contexts, predict = [], agent.predict
+
+    def spy(observation, state=None, episode_start=None, deterministic=True, context=None):
+        contexts.append(np.array(context))
+        return predict(observation, state, episode_start, deterministic, context)
+
+    agent.predict = spy
+    try:
+        record = evaluate_settings(agent, agent.env_id, [setting], episodes=1, seed=0)[0]
+    finally:
+        del agent.predict
+    z = np.concatenate(contexts[skip:], 0)
+    return record["return"], {"mean": float(z.mean()), "|z - 1| median": float(np.median(np.abs(z - 1))),
+                              "spread median": float(np.median(z.std(1)))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="model-based runs or checkpoint directories")
@@ -101,6 +126,11 @@ def print_context_q(run: str, agent, obs: torch.Tensor, actions: np.ndarray, gen
     print(f"  {'context':<36} {'a = dataset action':>19} {'a = pi(s, z)':>13}")
     for label, q_data, q_policy in context_q(agent, obs, actions, generator):
         print(f"  {label:<36} {q_data:>19.1f} {q_policy:>13.1f}")
+    print("  contexts from online inference (one episode, env seed 0, after step 100):")
+    for setting in ({}, {"mass": 0.5, "damping": 0.5}, {"mass": 1.5, "damping": 1.5}):
+        episode_return, stats = inferred_contexts(agent, setting)
+        values = ", ".join(f"{k} {v:.3f}" for k, v in stats.items())
+        print(f"    {str(setting or 'nominal'):<30} return {episode_return:8.1f}; z {values}")
 
 
 def print_next_states(run: str, agent, data, rows: np.ndarray, obs: torch.Tensor, ranges, generator) -> None:

@@ -239,3 +239,6 @@ def test_context_q_diagnostic_reads_the_critic_at_each_context(tiny, script):
         expected_policy = critic.q1_forward(policy_obs, actor(policy_obs, deterministic=True)).mean().item()
     assert rows[0][1:] == pytest.approx((expected_data, expected_policy), rel=1e-6)
     assert len({q for _, q, _ in rows}) == len(rows)  # every context reads the critic at its own input
+    episode_return, stats = script("augwm_diagnostics").inferred_contexts(agent, {"damping": 0.5}, skip=10)
+    assert np.isfinite(episode_return) and "predict" not in vars(agent)  # the spy is gone afterwards
+    assert stats["|z - 1| median"] > 0 and stats["spread median"] > 0  # estimates, not the warm-up's z = 1
