@@ -75,6 +75,23 @@ def test_z_is_held_along_each_rollout_and_appended_as_context(tiny, augmentation
     assert real.shape == (1500, 34) and (real[:, 17:] == 1).all()
 
 
+@pytest.mark.parametrize("fraction", [0.0, 0.3, 1.0])
+def test_z_shared_draws_one_value_for_every_dimension_in_that_fraction(tiny, fraction):
+    """z_shared = p: about p of the draws are one value in all 17 dimensions, the rest independent;
+    at 0 the draws are exactly those of the default (a run without the option is unchanged)."""
+    data, model = tiny
+    agent = AugWM(ENV, model, data, AugWMConfig(**TINY, context=True, z_shared=fraction), seed=0)
+    z = agent.sample_z(4000)
+    shared = (z == z[:, :1]).all(1).float().mean().item()
+    assert z.min() >= 0.5 and z.max() <= 1.5 and z[:, 0].std() > 0.25
+    assert shared == pytest.approx(fraction, abs=0.03)
+    if fraction == 0.0:
+        default = AugWM(ENV, model, data, AugWMConfig(**TINY, context=True), seed=0)
+        assert torch.equal(z, default.sample_z(4000))
+    with pytest.raises(ValueError, match="z_shared"):
+        AugWMConfig(z_shared=1.5)
+
+
 def test_the_context_reaches_the_acting_policy(tiny):
     data, model = tiny
     agent = AugWM(ENV, model, data, AugWMConfig(**TINY, context=True), seed=0)
