@@ -314,8 +314,8 @@ def test_augwm_lm_with_the_papers_placement_reaches_its_data_on_halfcheetah_mixe
     AUGWM_LM_BUDGET steps, from a fresh store (its own collection and world model): 10 final episodes
     with online inference score at least the data. With the default placement (``"stored"``, dataset
     rows at z = 1) LM falls after 40 000-60 000 steps on every seed of the study (3.9, 3.8, 9.5 against
-    the data's 5.3), its critic running away where z is near 1; with this placement the study's seed 0
-    scored 30.4 (docs/results/augwm.md). This test's own run (fresh store and world model) has not
+    the data's 5.3), its critic running away where z is near 1; with this placement the diagnosis
+    runs scored 30.4 and 25.7 on seeds 0 and 1 (docs/results/augwm.md). This test's own run (fresh store and world model) has not
     been measured yet."""
     from dynshift_agents import experiment
     from dynshift_agents.data import d4rl_score
