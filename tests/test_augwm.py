@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -55,7 +57,7 @@ def stored_rollout(agent):
 @pytest.mark.parametrize("augmentation", ["das", "rad", "rans"])
 def test_z_is_held_along_each_rollout_and_appended_as_context(tiny, augmentation):
     data, model = tiny
-    agent = AugWM(ENV, model, data, AugWMConfig(**TINY, augmentation=augmentation, context=True), seed=0)
+    agent = AugWM(ENV, model, data, AugWMConfig(**TINY, augmentation=augmentation, context=True, augment="stored"), seed=0)
     assert agent.learner.observation_space.shape == (34,)
     z_seen = {}
     for raw, out in stored_rollout(agent):
@@ -94,7 +96,7 @@ def test_z_shared_draws_one_value_for_every_dimension_in_that_fraction(tiny, fra
 
 def test_the_context_reaches_the_acting_policy(tiny):
     data, model = tiny
-    agent = AugWM(ENV, model, data, AugWMConfig(**TINY, context=True), seed=0)
+    agent = AugWM(ENV, model, data, AugWMConfig(**TINY, context=True, augment="stored"), seed=0)
     seen = []
     actor = agent.learner.policy.actor
     original = actor.forward
@@ -115,7 +117,7 @@ def test_default_policy_sees_states_only_and_oracle_uses_one_z(tiny):
 
 def test_z_per_transition_changes_within_a_rollout(tiny):
     data, model = tiny
-    agent = AugWM(ENV, model, data, AugWMConfig(**TINY, z_per="transition", context=True), seed=0)
+    agent = AugWM(ENV, model, data, AugWMConfig(**TINY, z_per="transition", context=True, augment="stored"), seed=0)
     steps = stored_rollout(agent)
     first, second = steps[0][1], steps[1][1]
     assert not torch.equal(first.obs[: len(second), 17:], second.obs[:, 17:])
@@ -142,6 +144,18 @@ def test_bad_configs():
         AugWMConfig(z_low=2.0, z_high=1.0)
     with pytest.raises(ValueError, match="z_per"):
         AugWMConfig(z_per="episode")
+    with pytest.raises(ValueError, match="'auto', 'stored' or 'sampled'"):
+        AugWMConfig(augment="batch")
+
+
+def test_auto_placement_is_sampled_for_a_context_policy_and_stored_for_default():
+    """``augment="auto"`` (the default) resolves when the config is built, so a saved agent records it."""
+    assert AugWMConfig(context=True).augment == "sampled"
+    assert AugWMConfig().augment == "stored"
+    assert AugWMConfig(context=True, augment="stored").augment == "stored"
+    assert AugWMConfig.from_checkpoint(dataclasses.asdict(AugWMConfig(context=True))).augment == "sampled"
+    older = {k: v for k, v in dataclasses.asdict(AugWMConfig(context=True)).items() if k not in ("augment", "z_shared")}
+    assert AugWMConfig.from_checkpoint(older).augment == "stored"  # written before the field: stored
 
 
 def test_evaluation_feeds_the_online_estimate_to_a_context_policy(tiny, monkeypatch):

@@ -25,7 +25,7 @@ OBS, ACT = 17, 6
 COMMON = dict(rollout_batch_size=64, rollout_freq=20, net_arch=(16, 16), batch_size=32, rollout_length=3)
 RECIPES = {
     "mopo": dict(COMMON, penalty_coef=1.0),
-    "augwm": dict(COMMON, penalty_coef=1.0, context=True),
+    "augwm": dict(COMMON, penalty_coef=1.0, context=True, augment="stored"),  # recorded before "auto"
     "augwm-default": dict(COMMON, penalty_coef=1.0, augmentation="rad"),
     "rambo": dict(COMMON, bc_steps=10, adversary_steps=20, adversary_batch_size=16, real_ratio=0.5),
 }

@@ -15,15 +15,21 @@ test time) sees ``[s, z]`` (the agent's encoder appends z), and dataset rows get
 own dynamics); given plain observations, ``predict`` appends ``context`` (default z = 1) and online
 inference passes its estimate.
 
-Where the augmentation is applied (``augment``):
+Where the augmentation is applied (``augment``; the default ``"auto"`` is ``"sampled"`` for a
+context-conditioned policy and ``"stored"`` for Default, the placements measured to learn on
+halfcheetah *mixed* at 100 000 steps, docs/results/augwm.md):
 
-- ``"stored"`` (the default): model transitions are augmented once, when a rollout stores them, with
+- ``"stored"``: model transitions are augmented once, when a rollout stores them, with
   z held along the rollout (``z_per="rollout"``, as the issue that specifies this library asks) or
   drawn per model transition (``z_per="transition"``); dataset rows are never augmented (z = 1).
 - ``"sampled"``: the paper's Algorithm 1, step (iii): "Train policy using D_env ∪ D_model. For each
   (s, a, r, s'), sample z ~ Z and apply T_z": every transition of every training batch, dataset rows
   included, gets T_z with a fresh z when it is sampled; rollouts store plain (penalised) MOPO
   transitions, and a context-conditioned policy rolls out with z = 1 (the model's own dynamics).
+  A context policy needs it: under ``"stored"`` only the dataset rows carry z = 1, so the critic's
+  slice at the contexts online inference returns on the data's robot (z ≈ 1 in every dimension) is
+  trained by them alone, unpenalised, and runs away (Q ≈ 1 400–2 300 against returns ≈ 80–170 on
+  three seeds). A state-only (Default) critic does not learn from it: every target has its own z.
 
 Either way the penalty is MOPO's, computed on the unaugmented model output, so an augmented next
 state far from the data carries no more penalty than the prediction it came from (as in the paper,
@@ -66,6 +72,9 @@ class AugWMConfig(MOPOConfig):
     """AugWM: MOPO's settings plus the augmentation."""
 
     RANGES: ClassVar[dict[str, Range]] = {"z_low": POSITIVE, "z_high": POSITIVE, "z_shared": FRACTION}
+    absent_from_older_checkpoints: ClassVar[dict[str, object]] = {"augment": "stored", "z_shared": 0.0}
+    """Checkpoints written before these fields existed trained with model rows augmented when stored
+    and independent draws (a resumed or reloaded one keeps its placement, not today's ``"auto"``)."""
 
     augmentation: str = "das"
     """``"das"``, ``"rad"`` or ``"rans"``."""
@@ -82,9 +91,11 @@ class AugWMConfig(MOPOConfig):
     z_per: str = "rollout"
     """``"rollout"`` (z held along each model rollout) or ``"transition"`` (a new z per transition);
     with ``augment="stored"`` only."""
-    augment: str = "stored"
-    """``"stored"`` (model transitions augmented when a rollout stores them) or ``"sampled"`` (the
-    paper's Algorithm 1: every sampled training transition, dataset rows included, with a fresh z)."""
+    augment: str = "auto"
+    """``"stored"`` (model transitions augmented when a rollout stores them), ``"sampled"`` (the
+    paper's Algorithm 1: every sampled training transition, dataset rows included, with a fresh z) or
+    ``"auto"``: ``"sampled"`` when ``context`` is set, ``"stored"`` otherwise (resolved when the
+    config is built, so a saved agent records the placement it trained with)."""
     oracle_z: tuple[float, ...] | None = None
     """Oracle mode: train with this one z (one value per state dimension, or one for all)."""
     context: bool = False
@@ -96,8 +107,10 @@ class AugWMConfig(MOPOConfig):
             raise ValueError(f"unknown augmentation {self.augmentation!r}; choose one of {sorted(AUGMENTATIONS)}")
         if self.z_per not in ("rollout", "transition"):
             raise ValueError(f"z_per must be 'rollout' or 'transition', got {self.z_per!r}")
-        if self.augment not in ("stored", "sampled"):
-            raise ValueError(f"augment must be 'stored' or 'sampled', got {self.augment!r}")
+        if self.augment not in ("auto", "stored", "sampled"):
+            raise ValueError(f"augment must be 'auto', 'stored' or 'sampled', got {self.augment!r}")
+        if self.augment == "auto":
+            self.augment = "sampled" if self.context else "stored"
         if not 0 < self.z_low <= self.z_high:
             raise ValueError(f"need 0 < z_low ≤ z_high, got {self.z_low}, {self.z_high}")
         if self.oracle_z is not None:
