@@ -191,3 +191,26 @@ def test_seed_summary_script_reads_runs_and_tests_seeds_against_the_baseline(tmp
     assert "mopo seed 0: score 30.0; md: average 101, 3 above 50" in out
     assert "augwm score: 10.5 ± 0.7 over seeds [0, 1]; Welch's p against mopo" in out
     assert "mopo md: 101.5 ± 0.7 over seeds [0, 1]\n" in out
+
+    # the paper's form: a row per dataset, bold with * and the side where Welch's p < 0.05
+    monkeypatch.setattr(sys, "argv", ["seed_summary.py", str(tmp_path), "--markdown", "md", "--columns", "mopo", "augwm"])
+    script("seed_summary").main()
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "| dataset | mopo | augwm |"
+    assert table[2] == f"| {tmp_path.name} | 102 ± 1 (2) | **2 ± 1 (2) *↓** |"
+    # --by: a grid's settings grouped by a field (a list by its length), one row per group
+    for algorithm in ("mopo", "augwm"):
+        for seed in (0, 1):
+            legs = [{"crippled_legs": [0]}, {"crippled_legs": [1]}, {"crippled_legs": [0, 1]}]
+            records = [{"setting_index": i, "setting": legs[i], "return": (100.0 if algorithm == "mopo" else 0.0) + i + seed}
+                       for i in range(3)]
+            (tmp_path / algorithm / f"seed{seed}" / "grid-md" / "records.jsonl").write_text(
+                "".join(json.dumps(r) + "\n" for r in records))
+    monkeypatch.setattr(sys, "argv", ["seed_summary.py", str(tmp_path), "--markdown", "md", "--by", "crippled_legs"])
+    script("seed_summary").main()
+    table = capsys.readouterr().out.splitlines()
+    assert table[2].startswith(f"| {tmp_path.name}, crippled_legs = 1 | 101 ± 1 (2) |")  # settings 0 and 1
+    assert table[3].startswith(f"| {tmp_path.name}, crippled_legs = 2 | 102 ± 1 (2) |")  # setting 2
+    monkeypatch.setattr(sys, "argv", ["seed_summary.py", str(tmp_path), "--markdown", "score", "--columns", "mopo", "sac"])
+    with pytest.raises(SystemExit, match="sac"):
+        script("seed_summary").main()
