@@ -316,7 +316,9 @@ def test_augwm_lm_reaches_its_data_on_halfcheetah_mixed(store):
     inference score at least the data. With the older placement (``"stored"``, dataset rows at z = 1)
     LM falls after 40 000-60 000 steps on every seed of the study (3.9, 3.8, 9.5 against the data's
     5.3), its critic running away where z is near 1; with this one the diagnosis runs scored 30.4,
-    25.7 and SEED2 on seeds 0, 1 and 2 (docs/results/augwm.md)."""
+    25.7 and 9.9 on seeds 0, 1 and 2 (seed 2: 25.5 at 90 000 steps, its critic as pessimistic at
+    z = 1 as elsewhere; docs/results/augwm.md). This test's own run (fresh store and world model) has
+    not been measured: about 50 minutes alone on the 2-core Intel Xeon."""
     from dynshift_agents import experiment
     from dynshift_agents.data import d4rl_score
 
