@@ -13,7 +13,7 @@ RUN folders of one dataset (two studies on the same data) are read as one.
 
 ``--markdown KEY`` prints, instead, one Markdown table of KEY (``score`` or a grid's name): a row per
 dataset, a column per algorithm (``--columns``, in that order; default every algorithm, the baseline
-first), each cell mean ± std over seeds with the seed count, bold with a * where Welch's p against the
+first), each cell mean ± std over seeds (n − 1) with the seed count, bold with a * where Welch's p against the
 baseline is below 0.05 (the paper's mark), ↑ or ↓ saying on which side. With ``--by FIELD`` a grid's
 row splits by its settings' FIELD (``--markdown cheetah-morphology --by morphology``: big and small;
 ``--markdown ant-crippled --by crippled_legs``: one leg and two legs, as the paper's second table).
@@ -105,8 +105,8 @@ def cell(values: np.ndarray, base: np.ndarray | None, digits: int) -> str:
     """``mean ± std (n)``; bold with * and the side where Welch's p against ``base`` is below ALPHA."""
     if len(values) == 0:
         return "—"
-    std = values.std(ddof=1) if len(values) > 1 else 0.0
-    text = f"{values.mean():,.{digits}f} ± {std:,.{digits}f} ({len(values)})".replace(",", " ")
+    spread = f" ± {values.std(ddof=1):,.{digits}f}" if len(values) > 1 else ""  # no spread from one seed
+    text = f"{values.mean():,.{digits}f}{spread} ({len(values)})".replace(",", " ")
     if base is not None and welch(values, base) < ALPHA:
         return f"**{text} *{'↑' if values.mean() > base.mean() else '↓'}**"
     return text

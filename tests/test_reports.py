@@ -211,6 +211,10 @@ def test_seed_summary_script_reads_runs_and_tests_seeds_against_the_baseline(tmp
     table = capsys.readouterr().out.splitlines()
     assert table[2].startswith(f"| {tmp_path.name}, crippled_legs = 1 | 101 ± 1 (2) |")  # settings 0 and 1
     assert table[3].startswith(f"| {tmp_path.name}, crippled_legs = 2 | 102 ± 1 (2) |")  # setting 2
+    (tmp_path / "augwm" / "seed1" / "eval.json").unlink()  # one seed: no spread, and no test
+    monkeypatch.setattr(sys, "argv", ["seed_summary.py", str(tmp_path), "--markdown", "score"])
+    script("seed_summary").main()
+    assert capsys.readouterr().out.splitlines()[2] == f"| {tmp_path.name} | 31.0 ± 1.4 (2) | 10.0 (1) |"
     monkeypatch.setattr(sys, "argv", ["seed_summary.py", str(tmp_path), "--markdown", "score", "--columns", "mopo", "sac"])
     with pytest.raises(SystemExit, match="sac"):
         script("seed_summary").main()
