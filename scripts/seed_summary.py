@@ -34,22 +34,25 @@ from dynshift_agents.reports import welch
 ALPHA = 0.05
 
 
-def per_setting(records_path: Path) -> dict[int, float]:
+def read_grid(records_path: Path) -> tuple[dict[int, float], dict[int, dict]]:
+    """Each setting's mean return and the setting itself, by setting index (one pass over the records)."""
     returns: dict[int, list[float]] = {}
+    settings: dict[int, dict] = {}
     for record in read_records(records_path):
         returns.setdefault(record["setting_index"], []).append(record["return"])
-    return {index: float(np.mean(values)) for index, values in sorted(returns.items())}
+        settings[record["setting_index"]] = record.get("setting", {})
+    return {index: float(np.mean(values)) for index, values in sorted(returns.items())}, settings
 
 
-def groups(records_path: Path, field: str) -> dict[str, list[int]]:
-    """The grid's setting indices grouped by ``setting[field]`` (a list by its length: the number of
-    crippled legs), labelled ``field = value``; settings without the field are left out."""
-    found: dict[str, set[int]] = {}
-    for record in read_records(records_path):
-        if field in record["setting"]:
-            value = record["setting"][field]
-            found.setdefault(f"{field} = {len(value) if isinstance(value, list) else value}", set()).add(record["setting_index"])
-    return {label: sorted(indices) for label, indices in found.items()}
+def groups(settings: dict[int, dict], field: str) -> dict[str, list[int]]:
+    """Setting indices grouped by ``setting[field]`` (a list by its length: the number of crippled
+    legs), labelled ``field = value``; settings without the field are left out."""
+    found: dict[str, list[int]] = {}
+    for index, setting in sorted(settings.items()):
+        if field in setting:
+            value = setting[field]
+            found.setdefault(f"{field} = {len(value) if isinstance(value, list) else value}", []).append(index)
+    return found
 
 
 def dataset_name(run: Path) -> str:
@@ -68,10 +71,10 @@ def read_runs(folders: list[Path], by: str | None = None) -> dict[str, dict[tupl
             run = result.parent
             grids = {}
             for records in sorted(run.glob("grid-*/records.jsonl")):
-                name, settings = records.parent.name.removeprefix("grid-"), per_setting(records)
-                grids[name] = settings
-                for label, indices in (groups(records, by) if by else {}).items():
-                    grids[f"{name}[{label}]"] = {i: settings[i] for i in indices}
+                name = records.parent.name.removeprefix("grid-")
+                grids[name], settings = read_grid(records)
+                for label, indices in (groups(settings, by) if by else {}).items():
+                    grids[f"{name}[{label}]"] = {i: grids[name][i] for i in indices}
             runs[(run.parent.name, int(run.name.removeprefix("seed")))] = {
                 "score": json.loads(result.read_text())["normalised_score"], **grids}
     if not any(datasets.values()):
