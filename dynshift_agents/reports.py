@@ -28,6 +28,13 @@ def setting_label(setting: dict[str, Any]) -> str:
     return " ".join(f"{k}={json.dumps(v) if not isinstance(v, (int, float)) else v}" for k, v in setting.items()) or "nominal"
 
 
+def sample_std(values) -> float:
+    """The spread every table here quotes as "± std" (over episodes, over seeds, in a curve's band): the
+    sample standard deviation (n − 1 in the denominator), 0 for a single value."""
+    values = np.asarray(values, dtype=float)
+    return float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
 def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (policy, setting): ``returns`` and their mean, std and count, in setting order."""
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
@@ -37,7 +44,7 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for (policy, index), group in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1])):
         returns = np.array([r["return"] for r in sorted(group, key=lambda r: r["episode"])])
         rows.append({"policy": policy, "setting_index": index, "setting": group[0]["setting"], "returns": returns,
-                     "mean": float(returns.mean()), "std": float(returns.std(ddof=1)) if len(returns) > 1 else 0.0,
+                     "mean": float(returns.mean()), "std": sample_std(returns),
                      "n": len(returns)})
     return rows
 
@@ -116,7 +123,7 @@ def seed_comparison(records: list[dict[str, Any]], compare: tuple[str, str]) -> 
     parts = []
     for algorithm in compare:
         values = np.array(list(averages[algorithm].values()))
-        spread = f" ± {values.std(ddof=1):.1f}" if len(values) > 1 else ""
+        spread = f" ± {sample_std(values):.1f}" if len(values) > 1 else ""
         per_seed = ", ".join(f"{v:.1f}" for v in averages[algorithm].values())
         parts.append(f"{algorithm} {values.mean():.1f}{spread} ({per_seed})")
     p = welch(*(np.array(list(averages[a].values())) for a in compare))
@@ -216,7 +223,7 @@ def learning_curves(runs: dict[str, list[str | os.PathLike]], path: str | os.Pat
         if not by_step:
             raise ValueError(f"no {metric!r} rows in the logs of {label} ({[str(d) for d in directories]}): "
                              "train with --eval-every")
-        points = [(s, float(np.mean(v)), float(np.std(v)), len(v)) for s, v in sorted(by_step.items())]
+        points = [(s, float(np.mean(v)), sample_std(v), len(v)) for s, v in sorted(by_step.items())]
         curves[label] = points
         steps, means, stds = (np.array([p[i] for p in points]) for i in range(3))
         count = max(p[3] for p in points)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from dynshift_agents.evaluation import read_records
-from dynshift_agents.reports import welch
+from dynshift_agents.reports import sample_std, welch
 
 ALPHA = 0.05
 
@@ -108,7 +108,7 @@ def cell(values: np.ndarray, base: np.ndarray | None, digits: int) -> str:
     """``mean ± std (n)``; bold with * and the side where Welch's p against ``base`` is below ALPHA."""
     if len(values) == 0:
         return "—"
-    spread = f" ± {values.std(ddof=1):,.{digits}f}" if len(values) > 1 else ""  # no spread from one seed
+    spread = f" ± {sample_std(values):,.{digits}f}" if len(values) > 1 else ""  # no spread from one seed
     text = f"{values.mean():,.{digits}f}{spread} ({len(values)})".replace(",", " ")
     if base is not None and welch(values, base) < ALPHA:
         return f"**{text} *{'↑' if values.mean() > base.mean() else '↓'}**"
@@ -164,8 +164,7 @@ def main() -> None:
                 seeds, values = over_seeds(summaries, algorithm, key)
                 _, base = over_seeds(summaries, args.baseline, key)
                 p = "" if algorithm == args.baseline else f"; Welch's p against {args.baseline} {welch(values, base):.3f}"
-                std = values.std(ddof=1) if len(values) > 1 else 0.0
-                print(f"{algorithm:>14} {key}: {values.mean():.1f} ± {std:.1f} over seeds {seeds}{p}")
+                print(f"{algorithm:>14} {key}: {values.mean():.1f} ± {sample_std(values):.1f} over seeds {seeds}{p}")
 
 
 if __name__ == "__main__":

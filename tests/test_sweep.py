@@ -411,8 +411,8 @@ def test_the_dara_report_is_the_papers_table_read_off_the_spec(tmp_path):
     assert report.outputs(spec)[-1] == spec.results / "dara.md"
     table = report.dara_table(spec)
     p = stats.ttest_ind([40.0, 44.0, 39.0], [30.0, 32.0, 28.0], equal_var=False).pvalue
-    assert (f"| bc | dynshift/hopper/random-first0p1-v0 | dynshift/hopper/random-mass1p5-v0 | 0.1 | 55.0 ± 4.1 | "
-            f"25.0 ± 4.1 ↓ | 30.0 ± 1.6 ↑ | 41.0 ± 2.2 ↑ | +11.0 | **{p:.3f}** |") in table
+    assert (f"| bc | dynshift/hopper/random-first0p1-v0 | dynshift/hopper/random-mass1p5-v0 | 0.1 | 55.0 ± 5.0 | "
+            f"25.0 ± 5.0 ↓ | 30.0 ± 2.0 ↑ | 41.0 ± 2.6 ↑ | +11.0 | **{p:.3f}** |") in table  # sample std (n − 1)
     assert "| td3bc | dynshift/hopper/random-first0p1-v0 | dynshift/hopper/random-mass1p5-v0 | 0.1 |  |  |  | … |  |  |" in table
     assert "| bc | dynshift/hopper/random-first0p1-v0 | 1T+10S DARA (η = 0.1) | 40.0 | 44.0 | 39.0 |" in table
     assert "| bc | dynshift/hopper/random-first0p1-v0 | 1T+10S DARA (η = 0.5) | 45.0 | 46.0 | 44.0 |" in table
@@ -453,10 +453,10 @@ def test_the_dara_report_follows_the_learning_curves(tmp_path):
     table = report.dara_table(spec)
     assert "env seeds 10,000–10,002" in table
     p10 = stats.ttest_ind([1.0, 2.0, 3.0], [5.0, 7.0, 9.0], equal_var=False).pvalue
-    assert (f"| bc | dynshift/hopper/random-first0p1-v0 | 0.1 | 10 |  | 13.3 ± 4.7 | 7.0 ± 1.6 ↓ | 2.0 ± 0.8 ↓ | -5.0 | "
+    assert (f"| bc | dynshift/hopper/random-first0p1-v0 | 0.1 | 10 |  | 13.3 ± 5.8 | 7.0 ± 2.0 ↓ | 2.0 ± 1.0 ↓ | -5.0 | "
             f"**{p10:.3f}** |") in table
     p20 = stats.ttest_ind([7.0, 6.96], [6.0, 8.0], equal_var=False).pvalue
-    assert (f"| bc | dynshift/hopper/random-first0p1-v0 | 0.1 | 20 |  | 31.0 ± 0.8 | 7.0 ± 1.0 ↓ | 7.0 ± 0.0 ↓ | +0.0 | "
+    assert (f"| bc | dynshift/hopper/random-first0p1-v0 | 0.1 | 20 |  | 31.0 ± 1.0 | 7.0 ± 1.4 ↓ | 7.0 ± 0.0 ↓ | +0.0 | "
             f"{p20:.3f} |") in table  # a difference that rounds to zero is not printed as "-0.0"
     assert "| 0.1 | 5 |" not in table and "| 0.1 | 15 |" not in table
     curve_files = [f.name for f in report.outputs(spec) if f.name.startswith("curves-")]

@@ -61,12 +61,14 @@ def final_score(spec: SweepSpec, dataset_id: str, algorithm: AlgorithmSpec, seed
 def _evaluation_caption(spec: SweepSpec) -> str:
     return (f"{spec.budget.gradient_steps:,} gradient steps, seeds {list(spec.seeds)}; evaluation: "
             f"{spec.evaluation.episodes} episodes at nominal dynamics (seeds {spec.evaluation.seed}–"
-            f"{spec.evaluation.seed + spec.evaluation.episodes - 1}), deterministic policy; D4RL-normalised scores")
+            f"{spec.evaluation.seed + spec.evaluation.episodes - 1}), deterministic policy; D4RL-normalised scores; "
+            "± is the sample standard deviation over seeds (n − 1)")
 
 
 def scores_table(spec: SweepSpec) -> str:
     """The final-evaluation table of every dataset × label (seeds pooled)."""
     from dynshift_agents.algorithms import MODEL_BASED
+    from dynshift_agents.reports import sample_std
 
     labels = list(dict.fromkeys(a.label for d in spec.datasets for a in spec.algorithms_for(d.id)))
     final_scores = {(dataset.id, algorithm.label, seed): final_score(spec, dataset.id, algorithm, seed)
@@ -87,7 +89,7 @@ def scores_table(spec: SweepSpec) -> str:
                 continue
             scores = [final_scores[dataset.id, label, seed] for seed in spec.seeds]
             finite = [s for s in scores if isinstance(s, float)]
-            cells += [f"{np.mean(finite):.1f} ± {np.std(finite):.1f}" if finite else "—" if "—" in scores else "…",
+            cells += [f"{np.mean(finite):.1f} ± {sample_std(finite):.1f}" if finite else "—" if "—" in scores else "…",
                       ", ".join(s if isinstance(s, str) else f"{s:.1f}" for s in scores)]
         if models:
             cells.append(holdout_mse(spec, dataset.id))
@@ -166,7 +168,7 @@ def dara_table(spec: SweepSpec, alpha: float = 0.05) -> str:
             return "—" if "—" in values else "…"
         mean = np.mean(finite(values))
         arrow = "" if not finite(previous) else " ↑" if mean > np.mean(finite(previous)) else " ↓"
-        return f"{mean:.1f} ± {np.std(finite(values)):.1f}{arrow}"
+        return f"{mean:.1f} ± {reports.sample_std(finite(values)):.1f}{arrow}"
 
     def columns(row):
         """The table's columns of ``row``: name → (algorithm, dataset), None where the spec lacks one."""
@@ -187,7 +189,7 @@ def dara_table(spec: SweepSpec, alpha: float = 0.05) -> str:
         return " | ".join(cells) + f" | {difference} | {shown} |"
 
     rows = dara_rows(spec)
-    lines = [_evaluation_caption(spec) + " (mean ± std over seeds). ↑/↓: above or below the column to its "
+    lines = [_evaluation_caption(spec) + ". ↑/↓: above or below the column to its "
              "left (the paper's convention); 10T: the whole target dataset, 1T: its first part, 10S: the source "
              f"robot's dataset; p: Welch's t-test over seeds, DARA against w/o Aug. (bold: p < {alpha}).", "",
              "| learner | target (1T) | source (10S) | η | 10T | 1T | 1T+10S w/o Aug. | 1T+10S DARA | DARA − w/o | p |",
