@@ -294,7 +294,9 @@ def _evaluate(args: argparse.Namespace) -> None:
         print(json.dumps(result, indent=1))
     else:
         print(f"{agent.name} ({agent.gradient_steps} steps) on {env_id} {json.dumps(kwargs) if kwargs else 'nominal'}: "
-              f"return {result['return_mean']:.1f} ± {result['return_std']:.1f} over {args.episodes} episodes, "
+              f"return {result['return_mean']:.1f} ± {result['return_std']:.1f} over {args.episodes} episodes "
+              f"({sum(result['lengths']) / args.episodes:.0f} steps on average, forward return "
+              f"{sum(result['forward_returns']) / args.episodes:.1f}), "
               f"normalised score {result['normalised_score']:.1f} (D4RL), "
               f"{result['normalised_score_dynshift']:.1f} (DynShift references)")
 

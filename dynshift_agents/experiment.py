@@ -27,7 +27,7 @@ from dynshift_agents.behaviour import references
 from dynshift_agents.data import Transitions, load_dataset, load_transitions
 from dynshift_agents.data.scores import d4rl_score, normalised_score
 from dynshift_agents.data.transitions import concatenate
-from dynshift_agents.evaluation import episode_returns
+from dynshift_agents.evaluation import episode_returns, episode_totals
 from dynshift_agents.home import dynshift_home
 from dynshift_agents.run_options import RunOptions, resolve_device
 from dynshift_agents.world_model import WorldModel, WorldModelConfig
@@ -100,14 +100,18 @@ def fit_world_model(data: Transitions, config: WorldModelConfig, seed: int = 0,
 
 
 def evaluate(agent, env_id: str, episodes: int = 10, seed: int = 0, **env_kwargs) -> dict[str, Any]:
-    """Return statistics and normalised scores (D4RL's constants and DynShift's references)."""
-    returns = episode_returns(agent, env_id, episodes, seed=seed, **env_kwargs)
+    """Return statistics and normalised scores (D4RL's constants and DynShift's references), with each
+    episode's length and forward return (``info["reward_forward"]`` summed: the return for progress
+    alone, which tells a robot that moves from one that only stays up)."""
+    totals = episode_totals(agent, env_id, episodes, seed=seed, info_keys=("reward_forward",), **env_kwargs)
+    returns = totals["return"]
     robot = get_robot(env_id).name
     ref = references(robot)
     return {
         "env_id": env_id, "env_kwargs": env_kwargs, "episodes": episodes, "seed": seed,
         "return_mean": float(returns.mean()), "return_std": float(returns.std()),
-        "returns": returns.tolist(),
+        "returns": returns.tolist(), "lengths": totals["length"].tolist(),
+        "forward_returns": totals["reward_forward"].tolist(),
         "normalised_score": float(np.mean(d4rl_score(robot, returns))),
         "normalised_score_dynshift": float(np.mean(normalised_score(returns, ref["random"], ref["expert"]))),
     }

@@ -24,7 +24,7 @@ import torch
 
 from dynshift_agents.behaviour import load_policy, policy_set
 from dynshift_agents.evaluation import evaluate_settings
-from dynshift_agents.reports import count
+from dynshift_agents.reports import count, sample_std
 from dynshift_envs import GRIDS, ROBOTS, load_grid
 
 
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         cells = []
         for name in args.policies:
             returns = np.array([r["return"] for r in columns[name][i]])
-            cell = f"{returns.mean():.1f} ± {returns.std():.1f}"
+            cell = f"{returns.mean():.1f} ± {sample_std(returns):.1f}"
             if nominal is not None:
                 cell += f" (× {returns.mean() / np.mean([r['return'] for r in columns[name][nominal]]):.2f})"
             if args.forward:

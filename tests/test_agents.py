@@ -245,6 +245,9 @@ def test_train_and_evaluate_from_the_command_line(tiny, store, tmp_path, capsys)
     result = json.loads(capsys.readouterr().out)
     assert result["episodes"] == 2 and result["env_kwargs"] == {"mass": 1.5}
     assert {"return_mean", "return_std", "normalised_score"} <= set(result)
+    assert len(result["lengths"]) == len(result["forward_returns"]) == 2 and all(0 < n <= 1000 for n in result["lengths"])
+    # HalfCheetah's reward is the forward term less the control cost: the forward return is the larger
+    assert all(f > r for f, r in zip(result["forward_returns"], result["returns"]))
     other = [a if a != "net_arch=[16,16]" else "net_arch=[8]" for a in args]
     with pytest.raises(SystemExit) as exit_info:  # a different run in the same folder is refused
         cli.main(other + ["300"])
