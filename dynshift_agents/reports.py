@@ -29,8 +29,9 @@ def setting_label(setting: dict[str, Any]) -> str:
 
 
 def sample_std(values) -> float:
-    """The spread every table here quotes as "± std" (over episodes, over seeds, in a curve's band): the
-    sample standard deviation (n − 1 in the denominator), 0 for a single value."""
+    """The spread the tables quote as "± std" (over a grid setting's episodes, over seeds, in a curve's
+    band): the sample standard deviation (n − 1 in the denominator), 0 for a single value. (A final
+    evaluation's ``return_std`` over its episodes stays SB3's population std.)"""
     values = np.asarray(values, dtype=float)
     return float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
